@@ -1,0 +1,9 @@
+module github.com/switchboard-xmpp/switchboard/services/router
+
+go 1.26.0
+
+replace (
+	github.com/switchboard-xmpp/switchboard/internal => ../../internal
+	github.com/switchboard-xmpp/switchboard/proto => ../../proto
+	github.com/switchboard-xmpp/switchboard/xmpp => ../../xmpp
+)
