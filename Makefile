@@ -1,0 +1,48 @@
+# Developer front door. Every target works from a fresh clone on Debian with
+# Go installed; `make test` is what CI runs (through .ci/run).
+
+FUZZTIME ?= 10s
+BENCHTIME ?= 1s
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+
+.PHONY: all run build test lint proto proto-check fuzz bench clean help
+
+all: build
+
+help:
+	@echo "make run          run the server with its embedded defaults (go run ./cmd/switchboard)"
+	@echo "make build        build bin/switchboard"
+	@echo "make test         everything CI checks (scripts/test.sh)"
+	@echo "make lint         gofmt -l and go vet, every module"
+	@echo "make proto        regenerate the protobuf code"
+	@echo "make proto-check  fail when the committed protobuf code is stale"
+	@echo "make fuzz         every fuzz target for FUZZTIME (default 10s)"
+	@echo "make bench        every benchmark, every module"
+
+# ARGS passes flags through: make run ARGS='--domain example.org'
+run:
+	go run ./cmd/switchboard $(ARGS)
+
+build:
+	go build -ldflags "-X main.version=$(VERSION)" -o bin/switchboard ./cmd/switchboard
+
+test:
+	FUZZTIME=$(FUZZTIME) scripts/test.sh
+
+lint:
+	scripts/lint.sh
+
+proto:
+	proto/generate.sh
+
+proto-check:
+	scripts/proto-check.sh
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+bench:
+	BENCHTIME=$(BENCHTIME) scripts/bench.sh
+
+clean:
+	rm -rf bin/switchboard
