@@ -1,0 +1,17 @@
+package router
+
+import "errors"
+
+var (
+	// ErrConfig wraps every error New returns for a Config it cannot use; the
+	// message names the setting.
+	ErrConfig = errors.New("router: bad configuration")
+
+	// ErrRunning is returned by Run when the Router is already running.
+	ErrRunning = errors.New("router: already running")
+
+	// ErrSubscriptionClosed is returned by Run when its NATS subscription
+	// ended without Run's context being done, such as when the connection
+	// was closed under it.
+	ErrSubscriptionClosed = errors.New("router: NATS subscription closed")
+)

@@ -1,0 +1,609 @@
+package router
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
+	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stanza"
+)
+
+// This file holds the routing rules: RFC 6120 section 10 (server rules for
+// processing XML stanzas) and RFC 6121 section 8 (the IM refinements for
+// local users). Every decision is made from the envelope fields; the raw XML
+// is parsed only where the server itself answers (replies to IQs it handles,
+// error replies built from the original) or must look inside (the priority
+// of broadcast presence).
+
+// Stanza types used in decisions (RFC 6121 sections 4.7.1 and 5.2.2, RFC 6120
+// section 8.2.3).
+const (
+	typeError       = "error"
+	typeNormal      = "normal"
+	typeChat        = "chat"
+	typeGroupchat   = "groupchat"
+	typeHeadline    = "headline"
+	typeGet         = "get"
+	typeSet         = "set"
+	typeResult      = "result"
+	typeUnavailable = "unavailable"
+	typeProbe       = "probe"
+)
+
+// Stanza error conditions the router sends (RFC 6120 section 8.3.3).
+// Declared from their wire names so this file does not depend on how the
+// stanza package spells its constants.
+const (
+	condBadRequest          = stanza.Condition("bad-request")
+	condInternalServerError = stanza.Condition("internal-server-error")
+	condItemNotFound        = stanza.Condition("item-not-found")
+	condJIDMalformed        = stanza.Condition("jid-malformed")
+	condRemoteNotFound      = stanza.Condition("remote-server-not-found")
+	condServiceUnavailable  = stanza.Condition("service-unavailable")
+)
+
+// outbound is one delivery to publish.
+type outbound struct {
+	subject string
+	d       *busv1.Delivery
+}
+
+// job is the routing of one stanza.
+type job struct {
+	ctx  context.Context
+	r    *Router
+	st   *busv1.Stanza
+	from jid.JID // sender, full JID
+	out  []outbound
+}
+
+// route applies the rules to st and returns out with the deliveries it
+// produced appended.
+func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []outbound {
+	j := job{ctx: ctx, r: r, st: st, out: out}
+	if st.GetOrigin().GetNode() == "" || st.GetOrigin().GetSession() == "" {
+		r.log.Warn("router: envelope without origin dropped", j.attrs()...)
+		return out
+	}
+	switch st.Kind {
+	case busv1.Kind_KIND_MESSAGE, busv1.Kind_KIND_PRESENCE, busv1.Kind_KIND_IQ:
+	default:
+		r.log.Warn("router: envelope of unknown kind dropped", j.attrs()...)
+		return out
+	}
+	// The connection service stamped from with the session's full JID
+	// (RFC 6120 section 8.1.2.1); parsing it again only gives its parts.
+	from, err := jid.Parse(st.From)
+	if err != nil || from.Localpart() == "" || from.IsBare() {
+		r.log.Warn("router: envelope with a bad from dropped", append(j.attrs(), "err", err)...)
+		return out
+	}
+	j.from = from
+
+	if st.To == "" {
+		j.noTo()
+		return j.out
+	}
+	// RFC 6120 section 8.1.1.1 (and 10.2): an address that cannot be
+	// prepared is answered with <jid-malformed/>.
+	to, err := jid.Parse(st.To)
+	if err != nil {
+		r.log.Info("router: malformed to address", append(j.attrs(), "err", err)...)
+		j.bounce(condJIDMalformed)
+		return j.out
+	}
+	j.routeTo(to)
+	return j.out
+}
+
+// noTo handles a stanza without a to address: RFC 6120 section 10.3.
+func (j *job) noTo() {
+	switch j.st.Kind {
+	case busv1.Kind_KIND_MESSAGE:
+		// RFC 6120 section 10.3.1: as if addressed to the sender's bare JID.
+		j.routeTo(j.from.Bare())
+	case busv1.Kind_KIND_PRESENCE:
+		// RFC 6120 section 10.3.2: broadcast presence (RFC 6121 section 4).
+		j.broadcastPresence()
+	case busv1.Kind_KIND_IQ:
+		// RFC 6120 section 10.3.3: the server answers on behalf of the
+		// sender's account.
+		j.serveAccount()
+	}
+}
+
+// routeTo handles a stanza for a prepared address (RFC 6120 sections 10.4
+// and 10.5).
+func (j *job) routeTo(to jid.JID) {
+	switch {
+	case to.Domainpart() != j.r.domain:
+		// RFC 6120 section 10.4: a remote domain. Server-to-server streams
+		// come with the s2s service; until then every remote domain is
+		// unreachable, which section 10.4.3 answers with
+		// <remote-server-not-found/>.
+		j.bounce(condRemoteNotFound)
+	case to.Localpart() == "":
+		// RFC 6120 sections 10.5.1 and 10.5.2: the server itself.
+		j.toServer(to)
+	default:
+		// RFC 6120 sections 10.5.3 and 10.5.4, refined by RFC 6121
+		// section 8.5: an account of ours.
+		j.toLocalUser(to)
+	}
+}
+
+// toLocalUser applies RFC 6121 section 8.5 to a bare or full JID of our
+// domain.
+func (j *job) toLocalUser(to jid.JID) {
+	if !to.IsBare() {
+		// RFC 6121 section 8.5.3.1: a resource that exactly matches gets
+		// the stanza. A bound session implies the account, so section
+		// 8.5.1 needs no separate check here. This is the common path of
+		// chat and IQ traffic: one lookup, one delivery.
+		s, ok := j.lookupFull(to)
+		if !ok {
+			return
+		}
+		if s != nil {
+			j.toResource(s)
+			return
+		}
+	}
+	// RFC 6121 section 8.5.1: no such user.
+	exists, ok := j.accountExists(to.Bare())
+	if !ok {
+		return
+	}
+	if !exists {
+		j.noSuchUser()
+		return
+	}
+	if to.IsBare() {
+		j.toBareJID(to)
+	} else {
+		j.toMissingResource(to)
+	}
+}
+
+// toResource delivers to the session bound to the full JID in to (RFC 6121
+// section 8.5.3.1), connected or available.
+func (j *job) toResource(s *presencev1.Session) {
+	if j.st.Kind == busv1.Kind_KIND_PRESENCE && isSubscriptionOrProbe(j.st.Type) {
+		// RFC 6121 section 8.5.3.1 sends subscription presence to
+		// section 3 and probes to section 4.3; both come with the IM
+		// issue (rosters and subscription states). Until then they are
+		// not delivered.
+		j.r.log.Debug("router: presence subscription or probe not handled yet; dropped", j.attrs()...)
+		return
+	}
+	j.deliver(s)
+}
+
+// noSuchUser applies RFC 6121 section 8.5.1, for an address whose account
+// does not exist.
+//
+// For messages the section lets the server either ignore the stanza or
+// answer <service-unavailable/>. We answer exactly as for an existing
+// account without available resources (section 8.5.2.2.1): the error for
+// normal, chat and groupchat, silence for headline and error. The sender
+// then cannot tell a missing account from an offline one by the answer, the
+// directory harvesting concern of RFC 6120 section 13.11.
+func (j *job) noSuchUser() {
+	switch j.st.Kind {
+	case busv1.Kind_KIND_MESSAGE:
+		switch messageType(j.st.Type) {
+		case typeError, typeHeadline:
+			j.drop("message to an unknown account")
+		default:
+			j.bounce(condServiceUnavailable)
+		}
+	case busv1.Kind_KIND_IQ:
+		// The section requires <service-unavailable/> for IQs.
+		if isRequest(j.st.Type) {
+			j.bounce(condServiceUnavailable)
+		} else {
+			j.drop("IQ response to an unknown account")
+		}
+	case busv1.Kind_KIND_PRESENCE:
+		// Silently ignored, as the section says. Subscription requests
+		// to unknown accounts may get an automatic "unsubscribed" with
+		// the IM issue.
+		j.drop("presence to an unknown account")
+	}
+}
+
+// toBareJID applies RFC 6121 section 8.5.2 to the bare JID of an existing
+// account.
+func (j *job) toBareJID(to jid.JID) {
+	switch j.st.Kind {
+	case busv1.Kind_KIND_MESSAGE:
+		j.messageToBare(to, messageType(j.st.Type))
+	case busv1.Kind_KIND_IQ:
+		// RFC 6121 sections 8.5.2.1.3 and 8.5.2.2.3: the server answers
+		// on behalf of the account and never hands the IQ to a resource,
+		// whether resources are available or not.
+		j.serveAccount()
+	case busv1.Kind_KIND_PRESENCE:
+		j.presenceToBare(to)
+	}
+}
+
+// messageToBare applies RFC 6121 sections 8.5.2.1.1 (available resources)
+// and 8.5.2.2.1 (none) to a message for a bare JID. typ is the message type
+// as messageType gives it.
+//
+// "Most available" (section 8.5.2.1.1) is read as: the available resources
+// with the highest non-negative priority; when several share it, all of them
+// get the message. This answers both the normal rule and option (a) of the
+// chat rule; option (b) of the chat rule (all non-negative resources that
+// opted in) needs an opt-in protocol we do not have. Resources with a
+// negative priority never get a message sent to the bare JID.
+func (j *job) messageToBare(to jid.JID, typ string) {
+	switch typ {
+	case typeError:
+		// Section 8.5.2.1.1 and 8.5.2.2.1: silently ignored.
+		j.drop("error message to a bare JID")
+		return
+	case typeGroupchat:
+		// Never delivered to a bare JID; the error SHOULD be
+		// <service-unavailable/> (sections 8.5.2.1.1 and 8.5.2.2.1).
+		j.bounce(condServiceUnavailable)
+		return
+	}
+	sessions, ok := j.lookup(to)
+	if !ok {
+		return
+	}
+	var n int
+	if typ == typeHeadline {
+		// Every available resource with a non-negative priority.
+		for _, s := range sessions {
+			if s.Available && s.Priority >= 0 {
+				j.deliver(s)
+				n++
+			}
+		}
+	} else {
+		// normal and chat: the highest non-negative priority.
+		best := int32(-1)
+		for _, s := range sessions {
+			if s.Available && s.Priority > best {
+				best = s.Priority
+			}
+		}
+		if best >= 0 {
+			for _, s := range sessions {
+				if s.Available && s.Priority == best {
+					j.deliver(s)
+					n++
+				}
+			}
+		}
+	}
+	if n > 0 {
+		return
+	}
+	// Section 8.5.2.2.1 (and 8.5.2.1.1 for the case of only negative
+	// priorities, which it sends there): no resource may take it.
+	if typ == typeHeadline {
+		j.drop("headline for an account without non-negative resources")
+		return
+	}
+	// normal and chat: the RFC lets the server store the message offline
+	// or answer <service-unavailable/>. Offline storage comes with the IM
+	// issue (roster service); until then the sender learns the message was
+	// not delivered.
+	j.bounce(condServiceUnavailable)
+}
+
+// presenceToBare applies RFC 6121 sections 8.5.2.1.2 and 8.5.2.2.2 to
+// directed presence for the bare JID of an existing account.
+func (j *job) presenceToBare(to jid.JID) {
+	if isSubscriptionOrProbe(j.st.Type) {
+		// Sections 3 (subscriptions) and 4.3 (probes) come with the IM
+		// issue. Until then these are not delivered.
+		j.r.log.Debug("router: presence subscription or probe not handled yet; dropped", j.attrs()...)
+		return
+	}
+	sessions, ok := j.lookup(to)
+	if !ok {
+		return
+	}
+	// Available and unavailable presence (and presence errors, which the
+	// section does not mention and we treat alike) go to every available
+	// resource, whatever its priority; with none, they are ignored and
+	// not stored.
+	for _, s := range sessions {
+		if s.Available {
+			j.deliver(s)
+		}
+	}
+}
+
+// toMissingResource applies RFC 6121 section 8.5.3.2 to a full JID of an
+// existing account that no session is bound to.
+func (j *job) toMissingResource(to jid.JID) {
+	switch j.st.Kind {
+	case busv1.Kind_KIND_MESSAGE:
+		// Section 8.5.3.2.1.
+		switch typ := messageType(j.st.Type); typ {
+		case typeChat:
+			// A chat message falls back to the account's resources,
+			// by the same priority rules as for the bare JID.
+			j.messageToBare(to.Bare(), typeChat)
+		case typeError:
+			j.drop("error message to a missing resource")
+		case typeHeadline:
+			// The section allows ignoring it or an error; a headline
+			// is not worth an error (as in section 8.5.2.2.1).
+			j.drop("headline to a missing resource")
+		default:
+			// normal and groupchat: not delivered to other resources;
+			// the sender gets the error the section recommends.
+			j.bounce(condServiceUnavailable)
+		}
+	case busv1.Kind_KIND_IQ:
+		// Section 8.5.3.2.3: <service-unavailable/>; responses to a
+		// resource that has gone are dropped.
+		if isRequest(j.st.Type) {
+			j.bounce(condServiceUnavailable)
+		} else {
+			j.drop("IQ response to a missing resource")
+		}
+	case busv1.Kind_KIND_PRESENCE:
+		// Section 8.5.3.2.2: silently ignored (subscription types go to
+		// section 3 with the IM issue).
+		j.drop("presence to a missing resource")
+	}
+}
+
+// broadcastPresence handles presence without to (RFC 6120 section 10.3.2,
+// RFC 6121 section 4).
+func (j *job) broadcastPresence() {
+	switch j.st.Type {
+	case "":
+		j.availablePresence()
+	case typeUnavailable:
+		j.unavailablePresence()
+	default:
+		// Subscription types, probes and errors mean nothing without an
+		// addressee.
+		j.r.log.Info("router: presence of this type needs a to address; dropped", j.attrs()...)
+	}
+}
+
+// availablePresence records the sender's availability and echoes it to the
+// account's available resources, the sender's included, since an account is
+// implicitly subscribed to its own presence (RFC 6121 section 4.2.2 for
+// initial presence, 4.4.2 for later updates).
+//
+// On initial presence (the session was not available before) the new
+// resource also receives the last presence of the account's other available
+// resources, which is what the server answers on the account's behalf to
+// the probe that initial presence implies (RFC 6121 sections 4.2.2 and
+// 4.3.2) for the self-subscription.
+//
+// Broadcast to the contacts in the roster (RFC 6121 section 4.2.2 and
+// 4.4.2) hooks in here with the IM issue, once the roster service has
+// subscription states.
+func (j *job) availablePresence() {
+	el, err := decodeElement(j.st.Raw)
+	if err != nil {
+		j.r.log.Warn("router: undecodable presence dropped", append(j.attrs(), "err", err)...)
+		return
+	}
+	prio, err := priority(el)
+	if err != nil {
+		// RFC 6121 section 4.7.2.3: an integer from -128 to 127. A
+		// value outside that range is clamped; anything else counts as
+		// the default, 0.
+		j.r.log.Info("router: bad presence priority, using 0", append(j.attrs(), "err", err)...)
+	}
+	bare := j.from.Bare()
+	before, ok := j.lookup(bare)
+	if !ok {
+		return
+	}
+	if !j.setPresence(true, prio) {
+		return
+	}
+	self := j.st.Origin
+	wasAvailable := false
+	for _, s := range before {
+		if isSession(s, self) {
+			wasAvailable = s.Available
+			continue
+		}
+		if s.Available {
+			j.deliver(s)
+		}
+	}
+	j.deliverTo(self.Node, self.Session)
+	if wasAvailable {
+		return
+	}
+	for _, s := range before {
+		if !isSession(s, self) && s.Available && len(s.LastPresence) > 0 {
+			j.out = append(j.out, outbound{
+				subject: j.r.subjects.Node(self.Node),
+				d: &busv1.Delivery{
+					Session: self.Session,
+					Action:  busv1.Action_ACTION_DELIVER,
+					Kind:    busv1.Kind_KIND_PRESENCE,
+					From:    s.Jid,
+					Raw:     s.LastPresence,
+				},
+			})
+		}
+	}
+}
+
+// unavailablePresence records that the sender is no longer available and
+// tells the account's other available resources (RFC 6121 section 4.5.2).
+// The contacts hook in here with the IM issue, as for available presence.
+func (j *job) unavailablePresence() {
+	if !j.setPresence(false, 0) {
+		return
+	}
+	sessions, ok := j.lookup(j.from.Bare())
+	if !ok {
+		return
+	}
+	for _, s := range sessions {
+		if s.Available && !isSession(s, j.st.Origin) {
+			j.deliver(s)
+		}
+	}
+}
+
+// setPresence records the sender session's availability. It reports
+// whether routing should go on.
+func (j *job) setPresence(available bool, prio int32) bool {
+	ctx, cancel := context.WithTimeout(j.ctx, callTimeout)
+	defer cancel()
+	resp, err := j.r.sessions.SetPresence(ctx, &presencev1.SetPresenceRequest{
+		Jid:       j.from.String(),
+		SessionId: j.st.Origin.Session,
+		Available: available,
+		Priority:  prio,
+		Presence:  j.st.Raw,
+	})
+	if err != nil {
+		j.backendFailed("SetPresence", err)
+		return false
+	}
+	if !resp.GetFound() {
+		// The session ended between sending and routing.
+		j.drop("presence from a session no longer bound")
+		return false
+	}
+	return true
+}
+
+func isSession(s *presencev1.Session, o *busv1.Origin) bool {
+	return s.SessionId == o.Session && s.Node == o.Node
+}
+
+// lookupFull returns the session bound to the full JID to, or nil. ok is
+// false when the lookup failed (and was answered).
+func (j *job) lookupFull(to jid.JID) (s *presencev1.Session, ok bool) {
+	want := to.String()
+	sessions, ok := j.lookupString(want)
+	if !ok {
+		return nil, false
+	}
+	for _, s := range sessions {
+		if s.Jid == want {
+			return s, true
+		}
+	}
+	return nil, true
+}
+
+// lookup returns the sessions of the bare JID bare.
+func (j *job) lookup(bare jid.JID) ([]*presencev1.Session, bool) {
+	return j.lookupString(bare.String())
+}
+
+func (j *job) lookupString(addr string) ([]*presencev1.Session, bool) {
+	ctx, cancel := context.WithTimeout(j.ctx, callTimeout)
+	defer cancel()
+	resp, err := j.r.sessions.Lookup(ctx, &presencev1.LookupRequest{Jid: addr})
+	if err != nil {
+		j.backendFailed("Lookup", err)
+		return nil, false
+	}
+	return resp.GetSessions(), true
+}
+
+// accountExists asks the roster service whether the account bare exists.
+// The sender's own account exists without asking.
+func (j *job) accountExists(bare jid.JID) (exists, ok bool) {
+	if bare == j.from.Bare() {
+		return true, true
+	}
+	ctx, cancel := context.WithTimeout(j.ctx, callTimeout)
+	defer cancel()
+	resp, err := j.r.accounts.AccountExists(ctx, &rosterv1.AccountExistsRequest{Jid: bare.String()})
+	if err != nil {
+		j.backendFailed("AccountExists", err)
+		return false, false
+	}
+	return resp.GetExists(), true
+}
+
+// backendFailed logs a failed call and tells the sender, where the stanza
+// may be answered, with <internal-server-error/>; presence is not answered.
+func (j *job) backendFailed(call string, err error) {
+	j.r.log.Error("router: backend call failed", append(j.attrs(), "call", call, "err", err)...)
+	if j.st.Kind != busv1.Kind_KIND_PRESENCE {
+		j.bounce(condInternalServerError)
+	}
+}
+
+// deliver forwards the stanza, unchanged, to session s.
+func (j *job) deliver(s *presencev1.Session) { j.deliverTo(s.Node, s.SessionId) }
+
+func (j *job) deliverTo(node, session string) {
+	st := j.st
+	j.out = append(j.out, outbound{
+		subject: j.r.subjects.Node(node),
+		d: &busv1.Delivery{
+			Session: session,
+			Action:  busv1.Action_ACTION_DELIVER,
+			Kind:    st.Kind,
+			Type:    st.Type,
+			From:    st.From,
+			To:      st.To,
+			Id:      st.Id,
+			Raw:     st.Raw,
+		},
+	})
+}
+
+// drop logs a stanza the rules say to ignore.
+func (j *job) drop(why string) {
+	if j.r.log.Enabled(j.ctx, slog.LevelDebug) {
+		j.r.log.Debug("router: dropped: "+why, j.attrs()...)
+	}
+}
+
+// attrs describes the stanza for logs.
+func (j *job) attrs() []any {
+	st := j.st
+	return []any{
+		"kind", strings.ToLower(strings.TrimPrefix(st.Kind.String(), "KIND_")),
+		"type", st.Type, "id", st.Id, "from", st.From, "to", st.To,
+		"origin_node", st.GetOrigin().GetNode(), "origin_session", st.GetOrigin().GetSession(),
+		"seq", st.Seq,
+	}
+}
+
+// messageType returns the type a message is handled as: RFC 6121 section
+// 5.2.2 treats a missing or unknown type as normal.
+func messageType(t string) string {
+	switch t {
+	case typeChat, typeGroupchat, typeHeadline, typeError:
+		return t
+	}
+	return typeNormal
+}
+
+// isRequest reports whether an IQ type is a request, which must be answered
+// (RFC 6120 section 8.2.3). Anything but result and error counts as one, so
+// that a bad type still gets an error.
+func isRequest(t string) bool { return t != typeResult && t != typeError }
+
+// isSubscriptionOrProbe reports whether a presence type belongs to RFC 6121
+// section 3 (subscriptions) or 4.3 (probes).
+func isSubscriptionOrProbe(t string) bool {
+	switch t {
+	case "subscribe", "subscribed", "unsubscribe", "unsubscribed", typeProbe:
+		return true
+	}
+	return false
+}
