@@ -1,0 +1,96 @@
+package roster
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+)
+
+// accountHandler serves AccountService. Handlers only translate: messages to
+// Service calls and errors to status codes.
+type accountHandler struct {
+	rosterv1.UnimplementedAccountServiceServer
+	s *Service
+}
+
+func (h accountHandler) CreateAccount(ctx context.Context, req *rosterv1.CreateAccountRequest) (*rosterv1.CreateAccountResponse, error) {
+	if err := h.s.CreateAccount(ctx, req.GetJid(), req.GetPassword()); err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &rosterv1.CreateAccountResponse{}, nil
+}
+
+func (h accountHandler) DeleteAccount(ctx context.Context, req *rosterv1.DeleteAccountRequest) (*rosterv1.DeleteAccountResponse, error) {
+	if err := h.s.DeleteAccount(ctx, req.GetJid()); err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &rosterv1.DeleteAccountResponse{}, nil
+}
+
+func (h accountHandler) ChangePassword(ctx context.Context, req *rosterv1.ChangePasswordRequest) (*rosterv1.ChangePasswordResponse, error) {
+	if err := h.s.ChangePassword(ctx, req.GetJid(), req.GetPassword()); err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &rosterv1.ChangePasswordResponse{}, nil
+}
+
+func (h accountHandler) AccountExists(ctx context.Context, req *rosterv1.AccountExistsRequest) (*rosterv1.AccountExistsResponse, error) {
+	ok, err := h.s.AccountExists(ctx, req.GetJid())
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &rosterv1.AccountExistsResponse{Exists: ok}, nil
+}
+
+// credentialHandler serves CredentialService.
+type credentialHandler struct {
+	rosterv1.UnimplementedCredentialServiceServer
+	s *Service
+}
+
+func (h credentialHandler) GetCredentials(ctx context.Context, req *rosterv1.GetCredentialsRequest) (*rosterv1.GetCredentialsResponse, error) {
+	a, err := h.s.Account(ctx, req.GetJid())
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	resp := &rosterv1.GetCredentialsResponse{
+		DigestMd5:      a.DigestMD5,
+		DigestMd5Realm: a.DigestRealm,
+		Disabled:       a.Disabled,
+	}
+	for _, k := range a.Scram {
+		resp.Scram = append(resp.Scram, &rosterv1.ScramCredential{
+			Hash:       k.Hash,
+			Salt:       k.Salt,
+			Iterations: uint32(k.Iterations),
+			StoredKey:  k.StoredKey,
+			ServerKey:  k.ServerKey,
+		})
+	}
+	return resp, nil
+}
+
+// status turns an error of the Service into a gRPC status. Validation and
+// account errors name the problem; anything else is store trouble, which is
+// logged here and reported as Unavailable without its details, since a
+// client can only retry.
+func (s *Service) status(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, ErrInvalidJID), errors.Is(err, ErrInvalidPassword):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrAccountExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, ErrAccountNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case ctx.Err() != nil:
+		// The caller gave up or ran out of time; the store is not at fault.
+		return status.FromContextError(ctx.Err()).Err()
+	default:
+		s.log.ErrorContext(ctx, "roster store failed", "err", err)
+		return status.Error(codes.Unavailable, "roster: store unavailable")
+	}
+}

@@ -1,0 +1,183 @@
+// Package roster is the roster service: it owns accounts (and, in later
+// releases, rosters, subscriptions and offline messages). It serves the
+// AccountService admin API and the CredentialService that c2s uses for SASL,
+// and offers the same operations as methods for in-process callers such as
+// the `switchboard user` command.
+//
+// Passwords only pass through: the service derives SCRAM-SHA-1 and
+// SCRAM-SHA-256 keys (RFC 5802 section 3), plus the DIGEST-MD5 hash when
+// that legacy option is on, and stores those.
+package roster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
+	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
+)
+
+// scramHashes are the SCRAM hashes keys are derived for, in the order the
+// stores return them.
+var scramHashes = []string{"SHA-1", "SHA-256"}
+
+// Service is the roster service. It is safe for concurrent use.
+type Service struct {
+	store      Store
+	iterations int
+	digestMD5  bool
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// New checks cfg and returns a Service.
+func New(cfg Config) (*Service, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{
+		store:      cfg.Store,
+		iterations: cfg.Iterations,
+		digestMD5:  cfg.DigestMD5,
+		log:        cfg.Logger,
+		now:        time.Now,
+	}, nil
+}
+
+// Register registers AccountService and CredentialService on srv.
+func (s *Service) Register(srv grpc.ServiceRegistrar) {
+	rosterv1.RegisterAccountServiceServer(srv, accountHandler{s: s})
+	rosterv1.RegisterCredentialServiceServer(srv, credentialHandler{s: s})
+}
+
+// CreateAccount creates the account addr (a bare JID, normalised before it
+// is stored) with keys derived from password. It returns ErrInvalidJID,
+// ErrInvalidPassword, ErrAccountExists or a store error.
+func (s *Service) CreateAccount(ctx context.Context, addr, password string) error {
+	j, err := parseAccountJID(addr)
+	if err != nil {
+		return err
+	}
+	creds, err := s.deriveCredentials(j, password)
+	if err != nil {
+		return err
+	}
+	a := Account{JID: j.String(), Credentials: creds, Created: s.now()}
+	if err := s.store.CreateAccount(ctx, a); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "account created", "jid", a.JID, "digest_md5", creds.DigestMD5 != nil)
+	return nil
+}
+
+// ChangePassword replaces all keys of addr with ones derived from password.
+// With DIGEST-MD5 off, this also drops a DIGEST-MD5 hash stored earlier.
+func (s *Service) ChangePassword(ctx context.Context, addr, password string) error {
+	j, err := parseAccountJID(addr)
+	if err != nil {
+		return err
+	}
+	creds, err := s.deriveCredentials(j, password)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetCredentials(ctx, j.String(), creds); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "password changed", "jid", j.String(), "digest_md5", creds.DigestMD5 != nil)
+	return nil
+}
+
+// DeleteAccount removes addr and its keys.
+func (s *Service) DeleteAccount(ctx context.Context, addr string) error {
+	j, err := parseAccountJID(addr)
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteAccount(ctx, j.String()); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "account deleted", "jid", j.String())
+	return nil
+}
+
+// SetDisabled disables or re-enables addr; a disabled account keeps its
+// keys but cannot log in.
+func (s *Service) SetDisabled(ctx context.Context, addr string, disabled bool) error {
+	j, err := parseAccountJID(addr)
+	if err != nil {
+		return err
+	}
+	if err := s.store.SetDisabled(ctx, j.String(), disabled); err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "account disabled flag set", "jid", j.String(), "disabled", disabled)
+	return nil
+}
+
+// AccountExists reports whether addr has an account.
+func (s *Service) AccountExists(ctx context.Context, addr string) (bool, error) {
+	_, err := s.Account(ctx, addr)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrAccountNotFound):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// Account returns the stored account of addr, keys included.
+func (s *Service) Account(ctx context.Context, addr string) (Account, error) {
+	j, err := parseAccountJID(addr)
+	if err != nil {
+		return Account{}, err
+	}
+	return s.store.Account(ctx, j.String())
+}
+
+// parseAccountJID accepts only localpart@domainpart and returns it
+// normalised.
+func parseAccountJID(addr string) (jid.JID, error) {
+	j, err := jid.Parse(addr)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("%w: %w", ErrInvalidJID, err)
+	}
+	if !j.IsBare() {
+		return jid.JID{}, fmt.Errorf("%w: %q has a resourcepart", ErrInvalidJID, addr)
+	}
+	if j.Localpart() == "" {
+		return jid.JID{}, fmt.Errorf("%w: %q has no localpart", ErrInvalidJID, addr)
+	}
+	return j, nil
+}
+
+// deriveCredentials computes every key the configuration asks for.
+func (s *Service) deriveCredentials(j jid.JID, password string) (Credentials, error) {
+	if password == "" {
+		return Credentials{}, fmt.Errorf("%w: empty", ErrInvalidPassword)
+	}
+	var c Credentials
+	for _, h := range scramHashes {
+		k, err := sasl.NewScramKeys(h, password, s.iterations)
+		if err != nil {
+			return Credentials{}, fmt.Errorf("%w: %w", ErrInvalidPassword, err)
+		}
+		c.Scram = append(c.Scram, k)
+	}
+	if s.digestMD5 {
+		// RFC 2831: the realm is the served domain, the username the
+		// (prepared) localpart.
+		c.DigestMD5 = sasl.DigestMD5Hash(j.Localpart(), j.Domainpart(), password)
+		c.DigestRealm = j.Domainpart()
+	}
+	return c, nil
+}
