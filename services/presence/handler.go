@@ -1,0 +1,139 @@
+package presence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
+)
+
+// registryHandler serves SessionRegistry: it validates requests, calls the
+// store, and turns errors into status codes.
+type registryHandler struct {
+	presencev1.UnimplementedSessionRegistryServer
+	s *Service
+}
+
+func (h registryHandler) Bind(ctx context.Context, req *presencev1.BindRequest) (*presencev1.BindResponse, error) {
+	full, err := parseJID(req.GetJid(), true)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	if req.GetNode() == "" || req.GetSessionId() == "" {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: Bind needs a node and a session id", ErrInvalidSession))
+	}
+	replaced, err := h.s.store.Bind(ctx, Session{
+		JID:   full,
+		Node:  req.GetNode(),
+		ID:    req.GetSessionId(),
+		Bound: h.s.now(),
+	})
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	resp := &presencev1.BindResponse{}
+	for _, old := range replaced {
+		h.s.log.InfoContext(ctx, "session replaced", "jid", full.String(),
+			"old_node", old.Node, "old_session", old.ID, "node", req.GetNode(), "session", req.GetSessionId())
+		resp.Replaced = append(resp.Replaced, toProto(old))
+	}
+	return resp, nil
+}
+
+func (h registryHandler) Unbind(ctx context.Context, req *presencev1.UnbindRequest) (*presencev1.UnbindResponse, error) {
+	full, err := parseJID(req.GetJid(), true)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	if req.GetSessionId() == "" {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: Unbind needs a session id", ErrInvalidSession))
+	}
+	removed, err := h.s.store.Unbind(ctx, full, req.GetSessionId())
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &presencev1.UnbindResponse{Removed: removed}, nil
+}
+
+func (h registryHandler) SetPresence(ctx context.Context, req *presencev1.SetPresenceRequest) (*presencev1.SetPresenceResponse, error) {
+	full, err := parseJID(req.GetJid(), true)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	if req.GetSessionId() == "" {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: SetPresence needs a session id", ErrInvalidSession))
+	}
+	p := req.GetPriority()
+	if p < math.MinInt8 || p > math.MaxInt8 {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: %d", ErrInvalidPriority, p))
+	}
+	found, err := h.s.store.SetPresence(ctx, full, req.GetSessionId(), req.GetAvailable(), int(p), req.GetPresence())
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &presencev1.SetPresenceResponse{Found: found}, nil
+}
+
+func (h registryHandler) Lookup(ctx context.Context, req *presencev1.LookupRequest) (*presencev1.LookupResponse, error) {
+	j, err := parseJID(req.GetJid(), false)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	sessions, err := h.s.store.Lookup(ctx, j)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	resp := &presencev1.LookupResponse{}
+	for _, s := range sessions {
+		resp.Sessions = append(resp.Sessions, toProto(s))
+	}
+	return resp, nil
+}
+
+// parseJID normalises an account address: a localpart is required (a domain
+// has no sessions), and a resourcepart too when full is set.
+func parseJID(addr string, full bool) (jid.JID, error) {
+	j, err := jid.Parse(addr)
+	switch {
+	case err != nil:
+		return jid.JID{}, fmt.Errorf("%w: %w", ErrInvalidJID, err)
+	case j.Localpart() == "":
+		return jid.JID{}, fmt.Errorf("%w: %q has no localpart", ErrInvalidJID, addr)
+	case full && j.IsBare():
+		return jid.JID{}, fmt.Errorf("%w: %q is not a full JID", ErrInvalidJID, addr)
+	}
+	return j, nil
+}
+
+func toProto(s Session) *presencev1.Session {
+	return &presencev1.Session{
+		Jid:          s.JID.String(),
+		Node:         s.Node,
+		SessionId:    s.ID,
+		Available:    s.Available,
+		Priority:     int32(s.Priority),
+		LastPresence: s.LastPresence,
+		BoundUnixMs:  s.Bound.UnixMilli(),
+	}
+}
+
+// status turns an error into a gRPC status: request errors name the
+// problem; anything else is store trouble, logged here and reported as
+// Unavailable, since a client can only retry.
+func (s *Service) status(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, ErrInvalidJID), errors.Is(err, ErrInvalidSession), errors.Is(err, ErrInvalidPriority):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case ctx.Err() != nil:
+		return status.FromContextError(ctx.Err()).Err()
+	default:
+		s.log.ErrorContext(ctx, "presence store failed", "err", err)
+		return status.Error(codes.Unavailable, "presence: store unavailable")
+	}
+}
