@@ -3,6 +3,8 @@ package c2s
 import (
 	"context"
 	"crypto"
+	_ "crypto/sha256" // crypto.SHA256 for tls-server-end-point
+	_ "crypto/sha512" // crypto.SHA384 and SHA512 likewise
 	"crypto/tls"
 	"crypto/x509"
 	"errors"

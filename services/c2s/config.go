@@ -175,9 +175,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Limits == (stream.Limits{}) {
 		c.Limits = stream.DefaultLimits()
-	} else if c.Limits.MaxStanzaBytes <= 0 || c.Limits.MaxDepth <= 0 || c.Limits.MaxAttrs <= 0 {
-		return c, fmt.Errorf("c2s: Config.Limits: every limit must be positive (or all zero for the defaults)")
 	}
+	// Any other zero or negative field takes its default in the reader.
 	switch {
 	case c.MaxAuthFailures == 0:
 		c.MaxAuthFailures = DefaultMaxAuthFailures

@@ -265,6 +265,11 @@ func (c *conn) startTLS() error {
 		}
 		return errCloseStream
 	}
+	if n := c.r.Buffered(); n > 0 {
+		// Bytes sent after <starttls/> and before <proceed/> would be
+		// taken as if they came over TLS; a client must wait.
+		return &stream.Error{Condition: stream.PolicyViolation, Text: "data sent after <starttls/> before <proceed/>"}
+	}
 	if err := c.sendSync(outItem{el: dom.New(nsTLS, "proceed")}); err != nil {
 		return err
 	}

@@ -137,16 +137,22 @@ func (c *conn) writeLoop() {
 			}
 			keepalive.Reset(c.srv.cfg.KeepaliveInterval)
 		case <-c.closeReq:
-			if w == nil || c.noWrite.Load() {
-				// No response header yet, or a TLS handshake in progress:
-				// nothing can be written; the reader closes the socket.
+			if c.noWrite.Load() {
+				// A TLS handshake is in progress: nothing can be written;
+				// the reader closes the socket.
 				return
 			}
 			if c.drainOnClose {
+				// What was queued before the close goes first (a response
+				// header before the stream error, replies, deliveries).
 				if err := c.drain(write); err != nil {
 					c.writeFailed(err)
 					return
 				}
+			}
+			if w == nil {
+				// The client never sent its header: there is no stream.
+				return
 			}
 			c.raw.SetWriteDeadline(c.writeDeadline())
 			var err error

@@ -1,0 +1,596 @@
+package c2s
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/certs"
+	"github.com/switchboard-xmpp/switchboard/internal/natsembed"
+	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
+	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
+	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
+	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
+)
+
+const (
+	testDomain   = "example.test"
+	testNode     = "node1"
+	testPassword = "correct horse"
+	ioTimeout    = 10 * time.Second
+)
+
+// ---- fakes of the two gRPC services ----
+
+// errUnavailable is what a gRPC client returns when the service is down.
+var errUnavailable = status.Error(codes.Unavailable, "connection refused")
+
+// fakeCredentials is an account store answering GetCredentials.
+type fakeCredentials struct {
+	mu       sync.Mutex
+	accounts map[string][]sasl.ScramKeys // bare JID -> keys
+	err      error                       // returned by every call when set
+}
+
+func newFakeCredentials(t *testing.T, users ...string) *fakeCredentials {
+	t.Helper()
+	f := &fakeCredentials{accounts: map[string][]sasl.ScramKeys{}}
+	for _, u := range users {
+		var keys []sasl.ScramKeys
+		for _, h := range []string{"SHA-1", "SHA-256"} {
+			k, err := sasl.NewScramKeys(h, testPassword, sasl.MinIterations)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys = append(keys, k)
+		}
+		f.accounts[u+"@"+testDomain] = keys
+	}
+	return f
+}
+
+func (f *fakeCredentials) GetCredentials(_ context.Context, in *rosterv1.GetCredentialsRequest, _ ...grpc.CallOption) (*rosterv1.GetCredentialsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	keys, ok := f.accounts[in.GetJid()]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "no such account")
+	}
+	resp := &rosterv1.GetCredentialsResponse{}
+	for _, k := range keys {
+		resp.Scram = append(resp.Scram, &rosterv1.ScramCredential{
+			Hash: k.Hash, Salt: k.Salt, Iterations: uint32(k.Iterations), StoredKey: k.StoredKey, ServerKey: k.ServerKey,
+		})
+	}
+	return resp, nil
+}
+
+// fakeRegistry is a session registry with the replace-on-bind rule of the
+// presence service.
+type fakeRegistry struct {
+	mu       sync.Mutex
+	sessions map[string]*presencev1.Session // full JID -> session
+	unbound  []string                       // session ids, in order
+	err      error
+}
+
+func newFakeRegistry() *fakeRegistry {
+	return &fakeRegistry{sessions: map[string]*presencev1.Session{}}
+}
+
+func (f *fakeRegistry) Bind(_ context.Context, in *presencev1.BindRequest, _ ...grpc.CallOption) (*presencev1.BindResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	resp := &presencev1.BindResponse{}
+	if old, ok := f.sessions[in.GetJid()]; ok {
+		resp.Replaced = append(resp.Replaced, old)
+	}
+	f.sessions[in.GetJid()] = &presencev1.Session{Jid: in.GetJid(), Node: in.GetNode(), SessionId: in.GetSessionId()}
+	return resp, nil
+}
+
+func (f *fakeRegistry) Unbind(_ context.Context, in *presencev1.UnbindRequest, _ ...grpc.CallOption) (*presencev1.UnbindResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unbound = append(f.unbound, in.GetSessionId())
+	if s, ok := f.sessions[in.GetJid()]; ok && s.GetSessionId() == in.GetSessionId() {
+		delete(f.sessions, in.GetJid())
+		return &presencev1.UnbindResponse{Removed: true}, nil
+	}
+	return &presencev1.UnbindResponse{}, nil
+}
+
+// session returns the session bound to full, or nil.
+func (f *fakeRegistry) session(full string) *presencev1.Session {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sessions[full]
+}
+
+func (f *fakeRegistry) wasUnbound(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range f.unbound {
+		if u == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- the server under test ----
+
+type env struct {
+	t     *testing.T
+	srv   *Server
+	cfg   Config
+	nc    *nats.Conn // the server's
+	spy   *nats.Conn // the test's own connection
+	creds *fakeCredentials
+	reg   *fakeRegistry
+	roots *x509.CertPool
+	stop  func()
+}
+
+// newEnv starts an embedded NATS server and a c2s Server on loopback
+// ports with users alice and bob. mod adjusts the configuration.
+func newEnv(t *testing.T, mod func(*Config)) *env {
+	t.Helper()
+	ns, err := natsembed.Start(natsembed.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	spy, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(spy.Close)
+	cert, err := certs.Pair([]string{testDomain}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots.AddCert(leaf)
+	e := &env{t: t, nc: nc, spy: spy, creds: newFakeCredentials(t, "alice", "bob"), reg: newFakeRegistry(), roots: roots}
+	e.cfg = Config{
+		Domain:          testDomain,
+		Node:            testNode,
+		Listen:          "127.0.0.1:0",
+		ListenDirectTLS: "127.0.0.1:0",
+		TLS:             tlsconf.Server([]tls.Certificate{cert}, false),
+		Credentials:     e.creds,
+		Sessions:        e.reg,
+		NATS:            nc,
+		Subjects:        bus.New("test", 4),
+		Logger:          testLogger(t),
+	}
+	if mod != nil {
+		mod(&e.cfg)
+	}
+	e.srv, err = New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.srv.Run(ctx) }()
+	var once sync.Once
+	e.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("Run did not return after its context ended")
+			}
+		})
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// testLogger writes the server's log to the test log, at debug level when
+// C2S_TEST_DEBUG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("C2S_TEST_DEBUG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(ioTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// routed subscribes to every route partition and returns the stanzas
+// published there.
+func (e *env) routed() <-chan *busv1.Stanza {
+	e.t.Helper()
+	ch := make(chan *busv1.Stanza, 64)
+	sub, err := e.spy.Subscribe(e.cfg.Subjects.RouteAll(), func(m *nats.Msg) {
+		var st busv1.Stanza
+		if err := proto.Unmarshal(m.Data, &st); err != nil {
+			e.t.Errorf("undecodable stanza envelope: %v", err)
+			return
+		}
+		if want := e.cfg.Subjects.RouteFor(bareOf(st.GetFrom())); m.Subject != want {
+			e.t.Errorf("stanza from %s on %s, want %s", st.GetFrom(), m.Subject, want)
+		}
+		ch <- &st
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.spy.Flush(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { sub.Unsubscribe() })
+	return ch
+}
+
+func bareOf(full string) string {
+	if i := strings.IndexByte(full, '/'); i >= 0 {
+		return full[:i]
+	}
+	return full
+}
+
+// deliver publishes a delivery for a session, as a router does.
+func (e *env) deliver(sessionID string, raw string) {
+	e.t.Helper()
+	b, err := proto.Marshal(&busv1.Delivery{Session: sessionID, Action: busv1.Action_ACTION_DELIVER, Raw: []byte(raw)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.spy.Publish(e.cfg.Subjects.Node(testNode), b); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// ---- a raw-socket client ----
+
+// recorder keeps every byte the server sent.
+type recorder struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.Write(b)
+}
+
+func (r *recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.buf.String()
+}
+
+type client struct {
+	t    *testing.T
+	e    *env
+	raw  net.Conn
+	conn net.Conn // raw, or TLS over it
+	// wire records what the server sent on the current layer (plaintext
+	// before STARTTLS, decrypted bytes after).
+	wire *recorder
+	r    *stream.Reader
+	jid  string
+}
+
+// dial connects to the STARTTLS port.
+func (e *env) dial() *client {
+	e.t.Helper()
+	return e.dialAddr(e.srv.Addr().String(), false)
+}
+
+// dialDirect connects to the direct TLS port and does the handshake.
+func (e *env) dialDirect() *client {
+	e.t.Helper()
+	return e.dialAddr(e.srv.DirectTLSAddr().String(), true)
+}
+
+func (e *env) dialAddr(addr string, direct bool) *client {
+	e.t.Helper()
+	raw, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { raw.Close() })
+	c := &client{t: e.t, e: e, raw: raw, conn: raw}
+	if direct {
+		c.handshake()
+	}
+	c.wire = &recorder{}
+	c.r = stream.NewReader(io.TeeReader(c.conn, c.wire), stream.Limits{})
+	return c
+}
+
+func (c *client) handshake() {
+	c.t.Helper()
+	tc := tls.Client(c.raw, &tls.Config{ServerName: testDomain, RootCAs: c.e.roots})
+	tc.SetDeadline(time.Now().Add(ioTimeout))
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("TLS handshake: %v", err)
+	}
+	c.conn = tc
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	c.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatalf("send: %v", err)
+	}
+}
+
+// open sends a client stream header.
+func (c *client) open() {
+	c.t.Helper()
+	c.send("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" + testDomain + "' version='1.0'>")
+}
+
+// header reads the server's stream header.
+func (c *client) header() stream.Header {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	h, err := c.r.ReadHeader()
+	if err != nil {
+		c.t.Fatalf("reading the response header: %v (received %q)", err, c.wire.String())
+	}
+	return h
+}
+
+// next reads one element.
+func (c *client) next() *dom.Element {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	el, err := c.r.Next()
+	if err != nil {
+		c.t.Fatalf("reading an element: %v (received %q)", err, c.wire.String())
+	}
+	return el
+}
+
+// expect reads one element and compares its serialisation with want.
+func (c *client) expect(want string) *dom.Element {
+	c.t.Helper()
+	el := c.next()
+	if got := el.String(); got != want {
+		c.t.Fatalf("received\n  %s\nwant\n  %s", got, want)
+	}
+	return el
+}
+
+// expectStreamError reads a stream error with condition cond, then the
+// server's closing tag; it answers with its own and checks the server
+// closes the connection.
+func (c *client) expectStreamError(cond stream.Condition) *stream.Error {
+	c.t.Helper()
+	el := c.next()
+	if el.Space != stream.NS || el.Local != "error" {
+		c.t.Fatalf("got %s, want a stream error %s", el, cond)
+	}
+	serr := stream.ParseError(el)
+	if serr.Condition != cond {
+		c.t.Fatalf("stream error %s (%q), want %s", serr.Condition, serr.Text, cond)
+	}
+	c.expectClosed()
+	return serr
+}
+
+// expectClosed reads </stream:stream>, sends ours, and waits for the
+// server to close the connection without sending anything more.
+func (c *client) expectClosed() {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	el, err := c.r.Next()
+	if !errors.Is(err, stream.ErrClosed) {
+		c.t.Fatalf("want </stream:stream>, got %v, %v", el, err)
+	}
+	c.send("</stream:stream>")
+	c.expectEOF()
+}
+
+// expectEOF checks the server closes the connection and sent nothing
+// more.
+func (c *client) expectEOF() {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	b, err := io.ReadAll(c.conn)
+	if len(b) > 0 {
+		c.t.Fatalf("the server sent %q after </stream:stream>", b)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.t.Fatalf("the server did not close the connection")
+	}
+}
+
+// startTLS negotiates STARTTLS after the first features.
+func (c *client) startTLS() {
+	c.t.Helper()
+	c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	c.expect("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	c.handshake()
+	c.wire = &recorder{}
+	c.r.Reset(io.TeeReader(c.conn, c.wire))
+}
+
+// mechanisms returns the mechanisms of a features element.
+func mechanisms(f *dom.Element) []string {
+	var out []string
+	if m := f.Child(sasl.NS, "mechanisms"); m != nil {
+		for _, e := range m.Children() {
+			out = append(out, e.Text())
+		}
+	}
+	return out
+}
+
+// auth runs SCRAM (mech, with channel binding for -PLUS) and returns the
+// final element (success or failure).
+func (c *client) auth(mech, user, password string, plusOffered bool) *dom.Element {
+	c.t.Helper()
+	var cbType string
+	var cbData []byte
+	if strings.HasSuffix(mech, "-PLUS") {
+		cs := c.conn.(*tls.Conn).ConnectionState()
+		cbType = sasl.CBTLSExporter
+		var err error
+		if cbData, err = cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	cl, err := sasl.NewScramClient(mech, user, password, "", cbType, cbData, plusOffered)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	first, err := cl.Start()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.send(fmt.Sprintf("<auth xmlns='%s' mechanism='%s'>%s</auth>", sasl.NS, mech, sasl.EncodePayload(first)))
+	for {
+		el := c.next()
+		switch el.Local {
+		case "challenge":
+			in, err := sasl.DecodePayload(el.Text())
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			out, err := cl.Step(in)
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			c.send(fmt.Sprintf("<response xmlns='%s'>%s</response>", sasl.NS, sasl.EncodePayload(out)))
+		case "success":
+			data, err := sasl.DecodePayload(el.Text())
+			if err != nil {
+				c.t.Fatal(err)
+			}
+			if err := cl.Verify(data); err != nil {
+				c.t.Fatalf("server signature: %v", err)
+			}
+			return el
+		default:
+			return el
+		}
+	}
+}
+
+// login negotiates STARTTLS, SCRAM-SHA-256 and binds resource (generated
+// when empty); it returns the bound full JID.
+func (c *client) login(user, resource string) string {
+	c.t.Helper()
+	c.open()
+	c.header()
+	c.next() // features: STARTTLS
+	c.startTLS()
+	c.open()
+	c.header()
+	c.next() // features: SASL
+	if el := c.auth(sasl.ScramSHA256, user, testPassword, true); el.Local != "success" {
+		c.t.Fatalf("authentication failed: %s", el)
+	}
+	c.r.Reset(io.TeeReader(c.conn, c.wire))
+	c.open()
+	c.header()
+	c.next() // features: bind
+	return c.bind(resource)
+}
+
+// bind binds a resource and returns the full JID.
+func (c *client) bind(resource string) string {
+	c.t.Helper()
+	res := ""
+	if resource != "" {
+		res = "<resource>" + resource + "</resource>"
+	}
+	c.send("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>" + res + "</bind></iq>")
+	el := c.next()
+	if el.Attr("type") != "result" {
+		c.t.Fatalf("bind failed: %s", el)
+	}
+	c.jid = el.Child(nsBind, "bind").ChildText(nsBind, "jid")
+	return c.jid
+}
+
+// sessionID returns the id the registry knows the client's session by.
+func (c *client) sessionID() string {
+	c.t.Helper()
+	s := c.e.reg.session(c.jid)
+	if s == nil {
+		c.t.Fatalf("%s is not in the registry", c.jid)
+	}
+	return s.GetSessionId()
+}
+
+// recv waits for a routed stanza.
+func recv(t *testing.T, ch <-chan *busv1.Stanza) *busv1.Stanza {
+	t.Helper()
+	select {
+	case st := <-ch:
+		return st
+	case <-time.After(ioTimeout):
+		t.Fatal("no stanza was routed")
+		return nil
+	}
+}
