@@ -59,12 +59,32 @@ type job struct {
 	st   *busv1.Stanza
 	from jid.JID // sender, full JID
 	out  []outbound
+
+	// calls carries the deadline shared by every backend call made for
+	// this stanza; made on the first call.
+	calls  context.Context
+	cancel context.CancelFunc
+}
+
+// callCtx returns the context for a backend call: all calls for one stanza
+// together take at most callTimeout, so a stuck backend holds a partition
+// for a bounded time.
+func (j *job) callCtx() context.Context {
+	if j.calls == nil {
+		j.calls, j.cancel = context.WithTimeout(j.ctx, callTimeout)
+	}
+	return j.calls
 }
 
 // route applies the rules to st and returns out with the deliveries it
 // produced appended.
 func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []outbound {
 	j := job{ctx: ctx, r: r, st: st, out: out}
+	defer func() {
+		if j.cancel != nil {
+			j.cancel()
+		}
+	}()
 	if st.GetOrigin().GetNode() == "" || st.GetOrigin().GetSession() == "" {
 		r.log.Warn("router: envelope without origin dropped", j.attrs()...)
 		return out
@@ -463,9 +483,7 @@ func (j *job) unavailablePresence() {
 // setPresence records the sender session's availability. It reports
 // whether routing should go on.
 func (j *job) setPresence(available bool, prio int32) bool {
-	ctx, cancel := context.WithTimeout(j.ctx, callTimeout)
-	defer cancel()
-	resp, err := j.r.sessions.SetPresence(ctx, &presencev1.SetPresenceRequest{
+	resp, err := j.r.sessions.SetPresence(j.callCtx(), &presencev1.SetPresenceRequest{
 		Jid:       j.from.String(),
 		SessionId: j.st.Origin.Session,
 		Available: available,
@@ -510,9 +528,7 @@ func (j *job) lookup(bare jid.JID) ([]*presencev1.Session, bool) {
 }
 
 func (j *job) lookupString(addr string) ([]*presencev1.Session, bool) {
-	ctx, cancel := context.WithTimeout(j.ctx, callTimeout)
-	defer cancel()
-	resp, err := j.r.sessions.Lookup(ctx, &presencev1.LookupRequest{Jid: addr})
+	resp, err := j.r.sessions.Lookup(j.callCtx(), &presencev1.LookupRequest{Jid: addr})
 	if err != nil {
 		j.backendFailed("Lookup", err)
 		return nil, false
@@ -526,9 +542,7 @@ func (j *job) accountExists(bare jid.JID) (exists, ok bool) {
 	if bare == j.from.Bare() {
 		return true, true
 	}
-	ctx, cancel := context.WithTimeout(j.ctx, callTimeout)
-	defer cancel()
-	resp, err := j.r.accounts.AccountExists(ctx, &rosterv1.AccountExistsRequest{Jid: bare.String()})
+	resp, err := j.r.accounts.AccountExists(j.callCtx(), &rosterv1.AccountExistsRequest{Jid: bare.String()})
 	if err != nil {
 		j.backendFailed("AccountExists", err)
 		return false, false

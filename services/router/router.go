@@ -52,8 +52,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// callTimeout bounds each gRPC call made for one stanza, so a stuck backend
-// holds a partition for a bounded time.
+// callTimeout bounds the gRPC calls made for one stanza, together.
 const callTimeout = 5 * time.Second
 
 // queueLen is the number of stanzas waiting per partition worker before the

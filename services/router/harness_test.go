@@ -1,0 +1,457 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/natsembed"
+	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
+	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stanza"
+)
+
+const (
+	domain   = "example.com"
+	nsClient = "jabber:client"
+)
+
+// natsServer is one embedded nats-server for the whole package; each test
+// uses its own subject prefix on it.
+var natsServer *natsembed.Server
+
+func TestMain(m *testing.M) {
+	s, err := natsembed.Start(natsembed.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start embedded NATS:", err)
+		os.Exit(1)
+	}
+	natsServer = s
+	code := m.Run()
+	s.Shutdown()
+	os.Exit(code)
+}
+
+// fakeRegistry is an in-memory stand-in for the presence service's session
+// registry.
+type fakeRegistry struct {
+	mu        sync.Mutex
+	sessions  []*presencev1.Session
+	sets      []*presencev1.SetPresenceRequest
+	lookupErr error
+}
+
+func bareOf(full string) string {
+	b, _, _ := strings.Cut(full, "/")
+	return b
+}
+
+// add registers a session bound to full on node.
+func (f *fakeRegistry) add(full, node, id string, available bool, prio int32, last string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &presencev1.Session{Jid: full, Node: node, SessionId: id, Available: available, Priority: prio}
+	if last != "" {
+		s.LastPresence = []byte(last)
+	}
+	f.sessions = append(f.sessions, s)
+}
+
+func (f *fakeRegistry) Lookup(_ context.Context, in *presencev1.LookupRequest, _ ...grpc.CallOption) (*presencev1.LookupResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lookupErr != nil {
+		return nil, f.lookupErr
+	}
+	resp := &presencev1.LookupResponse{}
+	for _, s := range f.sessions {
+		if s.Jid == in.Jid || (!strings.Contains(in.Jid, "/") && bareOf(s.Jid) == in.Jid) {
+			resp.Sessions = append(resp.Sessions, proto.Clone(s).(*presencev1.Session))
+		}
+	}
+	return resp, nil
+}
+
+func (f *fakeRegistry) SetPresence(_ context.Context, in *presencev1.SetPresenceRequest, _ ...grpc.CallOption) (*presencev1.SetPresenceResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sets = append(f.sets, proto.Clone(in).(*presencev1.SetPresenceRequest))
+	for _, s := range f.sessions {
+		if s.Jid == in.Jid && s.SessionId == in.SessionId {
+			s.Available = in.Available
+			s.Priority = in.Priority
+			if in.Available {
+				s.LastPresence = in.Presence
+			} else {
+				s.LastPresence = nil
+			}
+			return &presencev1.SetPresenceResponse{Found: true}, nil
+		}
+	}
+	return &presencev1.SetPresenceResponse{}, nil
+}
+
+func (f *fakeRegistry) setCalls() []*presencev1.SetPresenceRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*presencev1.SetPresenceRequest(nil), f.sets...)
+}
+
+// fakeAccounts is a fixed set of existing accounts.
+type fakeAccounts struct {
+	mu     sync.Mutex
+	exists map[string]bool
+	calls  int
+}
+
+func (f *fakeAccounts) AccountExists(_ context.Context, in *rosterv1.AccountExistsRequest, _ ...grpc.CallOption) (*rosterv1.AccountExistsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return &rosterv1.AccountExistsResponse{Exists: f.exists[in.Jid]}, nil
+}
+
+// client is a bound session of a test user.
+type client struct {
+	jid, node, session string
+}
+
+var (
+	alicePhone  = client{"alice@example.com/phone", "n1", "a-phone"}
+	aliceLaptop = client{"alice@example.com/laptop", "n2", "a-laptop"}
+	bobDesk     = client{"bob@example.com/desk", "n2", "b-desk"}
+	bobPhone    = client{"bob@example.com/phone", "n1", "b-phone"}
+	bobTablet   = client{"bob@example.com/tablet", "n1", "b-tablet"}
+)
+
+// got is one delivery the router published.
+type got struct {
+	subject string
+	d       *busv1.Delivery
+}
+
+type harness struct {
+	t        *testing.T
+	subjects bus.Subjects
+	nc       *nats.Conn
+	rnc      *nats.Conn
+	reg      *fakeRegistry
+	acc      *fakeAccounts
+	router   *Router
+	in       chan got
+	seq      atomic.Uint64
+	barrier  int
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+var prefixes atomic.Int64
+
+// newHarness starts a router on a fresh subject prefix with alice and bob
+// as existing accounts and no sessions.
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	h := &harness{
+		t:        t,
+		subjects: bus.New(fmt.Sprintf("t%d", prefixes.Add(1)), 4),
+		reg:      &fakeRegistry{},
+		acc:      &fakeAccounts{exists: map[string]bool{"alice@example.com": true, "bob@example.com": true}},
+		in:       make(chan got, 1024),
+	}
+	var err error
+	if h.nc, err = natsServer.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.nc.Close)
+	if h.rnc, err = natsServer.Connect(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.rnc.Close)
+	sub, err := h.nc.Subscribe(h.subjects.Prefix+".node.*", func(m *nats.Msg) {
+		d := new(busv1.Delivery)
+		if err := proto.Unmarshal(m.Data, d); err != nil {
+			t.Errorf("undecodable delivery on %s: %v", m.Subject, err)
+			return
+		}
+		h.in <- got{m.Subject, d}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	h.router, err = New(Config{
+		Domain:   domain,
+		Node:     "test-router",
+		NATS:     h.rnc,
+		Subjects: h.subjects,
+		Sessions: h.reg,
+		Accounts: h.acc,
+		Logger:   testLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	return h
+}
+
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// start runs the router until the test ends.
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.router.Run(ctx) }()
+	h.t.Cleanup(func() { h.stop() })
+	h.waitSubscribed()
+}
+
+// waitSubscribed pings the server until Run answers: core NATS drops what
+// is published before the subscription exists, so each attempt has its own
+// id. Attempt k answered means every earlier one was lost or answered
+// before it (one sender's stanzas are routed in order).
+func (h *harness) waitSubscribed() {
+	h.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for attempt := 0; ; attempt++ {
+		id := fmt.Sprintf("warmup-%d", attempt)
+		h.send(alicePhone, iq("", domain, "get", id, dom.New(nsPing, "ping")))
+		retry := time.After(20 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case g := <-h.in:
+				if g.d.Id == id {
+					return
+				}
+			case <-retry:
+				break wait
+			case <-deadline:
+				h.t.Fatal("router not subscribed within 10s")
+			}
+		}
+	}
+}
+
+// stop cancels Run and returns its result.
+func (h *harness) stop() error {
+	h.t.Helper()
+	if h.cancel == nil {
+		return nil
+	}
+	h.cancel()
+	h.cancel = nil
+	select {
+	case err := <-h.done:
+		return err
+	case <-time.After(10 * time.Second):
+		h.t.Fatal("Run did not return within 10s of cancel")
+		return nil
+	}
+}
+
+// bind registers c's session.
+func (h *harness) bind(c client, available bool, prio int32) {
+	h.reg.add(c.jid, c.node, c.session, available, prio, "")
+}
+
+// send publishes el as c's stanza, with from stamped as c2s does.
+func (h *harness) send(c client, el *dom.Element) *busv1.Stanza {
+	h.t.Helper()
+	el.SetAttr("from", c.jid)
+	kind := map[string]busv1.Kind{
+		"message":  busv1.Kind_KIND_MESSAGE,
+		"presence": busv1.Kind_KIND_PRESENCE,
+		"iq":       busv1.Kind_KIND_IQ,
+	}[el.Local]
+	st := &busv1.Stanza{
+		From:   c.jid,
+		To:     el.Attr("to"),
+		Kind:   kind,
+		Type:   el.Attr("type"),
+		Id:     el.Attr("id"),
+		Origin: &busv1.Origin{Node: c.node, Session: c.session},
+		Raw:    el.Marshal(),
+		Seq:    h.seq.Add(1),
+	}
+	h.publish(st)
+	return st
+}
+
+func (h *harness) publish(st *busv1.Stanza) {
+	h.t.Helper()
+	b, err := proto.Marshal(st)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.nc.Publish(h.subjects.RouteFor(bareOf(st.From)), b); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// collect returns every delivery the router made for c's stanzas sent so
+// far. It sends c a ping to the server as a barrier: c's stanzas are routed
+// in order, so all deliveries they caused are published before the
+// barrier's result.
+func (h *harness) collect(c client) []got {
+	h.t.Helper()
+	h.barrier++
+	id := fmt.Sprintf("barrier-%d", h.barrier)
+	h.send(c, iq("", domain, "get", id, dom.New(nsPing, "ping")))
+	var out []got
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case g := <-h.in:
+			if g.d.Id == id && g.d.Session == c.session {
+				if g.d.Type != "result" {
+					h.t.Fatalf("barrier %s answered with %s", id, g.d.Raw)
+				}
+				return out
+			}
+			out = append(out, g)
+		case <-deadline:
+			h.t.Fatalf("barrier %s not answered within 10s; got so far: %v", id, describe(out))
+			return nil
+		}
+	}
+}
+
+func describe(gs []got) string {
+	var b strings.Builder
+	for _, g := range gs {
+		fmt.Fprintf(&b, "\n  %s session=%s %s", g.subject, g.d.Session, g.d.Raw)
+	}
+	return b.String()
+}
+
+// Stanza builders.
+
+func msg(to, typ, id, body string) *dom.Element {
+	el := dom.New(nsClient, "message", "to", to, "type", typ, "id", id)
+	el.Attrs = nonEmpty(el.Attrs)
+	if body != "" {
+		el.Append(dom.New(nsClient, "body").AppendText(body))
+	}
+	return el
+}
+
+func iq(_ string, to, typ, id string, payload *dom.Element) *dom.Element {
+	el := dom.New(nsClient, "iq", "to", to, "type", typ, "id", id)
+	el.Attrs = nonEmpty(el.Attrs)
+	if payload != nil {
+		el.Append(payload)
+	}
+	return el
+}
+
+func pres(to, typ, id string, children ...*dom.Element) *dom.Element {
+	el := dom.New(nsClient, "presence", "to", to, "type", typ, "id", id)
+	el.Attrs = nonEmpty(el.Attrs)
+	el.Append(children...)
+	return el
+}
+
+func priorityEl(v string) *dom.Element { return dom.New(nsClient, "priority").AppendText(v) }
+
+func nonEmpty(as []dom.Attr) []dom.Attr {
+	var out []dom.Attr
+	for _, a := range as {
+		if a.Value != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Assertions.
+
+// wantSessions checks that gs are forwards of st, exactly one to each of
+// cs, with the raw stanza untouched.
+func (h *harness) wantSessions(gs []got, st *busv1.Stanza, cs ...client) {
+	t := h.t
+	t.Helper()
+	if len(gs) != len(cs) {
+		t.Fatalf("got %d deliveries, want %d (to %v):%s", len(gs), len(cs), cs, describe(gs))
+	}
+	seen := map[string]bool{}
+	for _, g := range gs {
+		if string(g.d.Raw) != string(st.Raw) {
+			t.Errorf("delivered raw changed:\n got %s\nwant %s", g.d.Raw, st.Raw)
+		}
+		if g.d.Action != busv1.Action_ACTION_DELIVER || g.d.Kind != st.Kind || g.d.From != st.From || g.d.To != st.To || g.d.Id != st.Id || g.d.Type != st.Type {
+			t.Errorf("delivery fields %v do not match the stanza %v", g.d, st)
+		}
+		seen[g.subject+" "+g.d.Session] = true
+	}
+	for _, c := range cs {
+		if !seen[h.subjects.Node(c.node)+" "+c.session] {
+			t.Errorf("no delivery to %s (node %s, session %s):%s", c.jid, c.node, c.session, describe(gs))
+		}
+	}
+}
+
+// wantError checks that gs is exactly one error reply to c carrying cond,
+// built from the original st: from and to swapped, same id, type error.
+func wantError(t *testing.T, gs []got, c client, st *busv1.Stanza, cond stanza.Condition) *dom.Element {
+	t.Helper()
+	if len(gs) != 1 {
+		t.Fatalf("got %d deliveries, want one %s error to %s:%s", len(gs), cond, c.jid, describe(gs))
+	}
+	g := gs[0]
+	if !strings.HasSuffix(g.subject, ".node."+c.node) || g.d.Session != c.session {
+		t.Errorf("error went to %s session %s, want node %s session %s", g.subject, g.d.Session, c.node, c.session)
+	}
+	el, err := decodeElement(g.d.Raw)
+	if err != nil {
+		t.Fatalf("error reply does not parse: %v: %s", err, g.d.Raw)
+	}
+	if el.Attr("type") != "error" || g.d.Type != "error" {
+		t.Errorf("reply type %q (envelope %q), want error: %s", el.Attr("type"), g.d.Type, g.d.Raw)
+	}
+	if el.Attr("id") != st.Id || el.Attr("to") != st.From || el.Attr("from") != st.To {
+		t.Errorf("reply id/to/from = %q/%q/%q, want %q/%q/%q: %s",
+			el.Attr("id"), el.Attr("to"), el.Attr("from"), st.Id, st.From, st.To, g.d.Raw)
+	}
+	e := el.Child("", "error")
+	if e == nil {
+		t.Fatalf("no <error/> in %s", g.d.Raw)
+	}
+	if e.Child(stanza.NS, string(cond)) == nil {
+		t.Errorf("want condition %s in %s", cond, g.d.Raw)
+	}
+	return el
+}
+
+func wantNothing(t *testing.T, gs []got) {
+	t.Helper()
+	if len(gs) != 0 {
+		t.Errorf("got %d deliveries, want none:%s", len(gs), describe(gs))
+	}
+}
+
+var errBackend = errors.New("backend down")
