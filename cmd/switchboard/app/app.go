@@ -1,0 +1,534 @@
+// Package app runs every Switchboard service in one process, with embedded
+// backends: an in-process NATS server, the SQLite account store and the
+// in-memory session registry. The services talk to each other exactly as in
+// a cluster, over NATS subjects and generated gRPC clients; only the
+// transports are in-process.
+//
+// Several Apps can run side by side in one process (tests do): each has its
+// own data directory, NATS server and gRPC server, and every listener takes
+// port 0.
+package app
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/certs"
+	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
+	"github.com/switchboard-xmpp/switchboard/internal/natsembed"
+	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
+	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/services/c2s"
+	"github.com/switchboard-xmpp/switchboard/services/presence"
+	"github.com/switchboard-xmpp/switchboard/services/presence/memstore"
+	"github.com/switchboard-xmpp/switchboard/services/roster"
+	"github.com/switchboard-xmpp/switchboard/services/roster/sqlitestore"
+	"github.com/switchboard-xmpp/switchboard/services/router"
+	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
+)
+
+// App is one Switchboard node with all its services.
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	store    *sqlitestore.Store
+	nats     *natsembed.Server
+	roster   *roster.Service
+	presence *presence.Service
+	grpc     *grpc.Server
+	health   *health.Server
+	inproc   *grpcx.Listener
+	grpcTCP  net.Listener
+	conn     *grpc.ClientConn
+	routerNC *nats.Conn
+	c2sNC    *nats.Conn
+	router   *router.Router
+	c2s      *c2s.Server
+	http     *http.Server
+	httpLn   net.Listener
+
+	ready      atomic.Bool
+	stopping   atomic.Bool
+	c2sStarted atomic.Bool
+
+	mu      sync.Mutex
+	running bool
+	stop    context.CancelFunc // cancels a running Run
+	done    chan struct{}      // closed when Run has returned
+	readyCh chan struct{}      // closed when Run has started every service
+	closers []closer           // what New built, in start order
+	closed  bool
+}
+
+type closer struct {
+	name string
+	fn   func(ctx context.Context) error
+}
+
+// New checks cfg and builds every service in start order: data directory,
+// account store, embedded NATS, the gRPC server with the roster, presence
+// and health services, the client connection to it, the router, c2s. It
+// binds every listener, so the addresses are known when it returns, but
+// serves nothing until Run. On error it releases what it built.
+func New(cfg Config) (*App, error) {
+	cfg, err := cfg.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), readyCh: make(chan struct{})}
+	if err := a.build(); err != nil {
+		a.release(context.Background())
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) onClose(name string, fn func(ctx context.Context) error) {
+	a.closers = append(a.closers, closer{name, fn})
+}
+
+func (a *App) build() error {
+	cfg := a.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return &SettingError{SettingDataDir, cfg.DataDir, err}
+	}
+
+	tlsCerts, err := a.loadCertificates()
+	if err != nil {
+		return err
+	}
+
+	st, err := sqlitestore.Open(context.Background(), DBPath(cfg.DataDir))
+	if err != nil {
+		return fmt.Errorf("account store %s: %w", DBPath(cfg.DataDir), err)
+	}
+	a.store = st
+	a.onClose("account store", func(context.Context) error { return st.Close() })
+
+	ns, err := natsembed.Start(natsembed.Options{Listen: cfg.NATSListen})
+	if err != nil {
+		return fmt.Errorf("embedded NATS: %w", err)
+	}
+	a.nats = ns
+	a.onClose("embedded NATS", func(context.Context) error { ns.Shutdown(); return nil })
+	if u := ns.ClientURL(); u != "" {
+		a.log.Info("NATS listening", "url", u)
+	}
+
+	a.roster, err = roster.New(roster.Config{
+		Store:     st,
+		DigestMD5: cfg.DigestMD5,
+		Logger:    a.log.With("service", "roster"),
+	})
+	if err != nil {
+		return err
+	}
+	a.presence, err = presence.New(presence.Config{
+		Store:  memstore.New(),
+		Logger: a.log.With("service", "presence"),
+	})
+	if err != nil {
+		return err
+	}
+
+	a.grpc = grpc.NewServer()
+	a.health = health.NewServer()
+	a.roster.Register(a.grpc)
+	a.presence.Register(a.grpc)
+	healthpb.RegisterHealthServer(a.grpc, a.health)
+	// Until Run has started everything, nothing is serving.
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	a.inproc = grpcx.Listen()
+	a.onClose("gRPC server", a.stopGRPC)
+	if cfg.GRPCListen != "" {
+		ln, err := net.Listen("tcp", cfg.GRPCListen)
+		if err != nil {
+			return &SettingError{SettingGRPCListen, cfg.GRPCListen, err}
+		}
+		a.grpcTCP = ln
+		a.log.Info("gRPC listening", "addr", ln.Addr().String())
+	}
+
+	a.conn, err = grpcx.Dial(a.inproc)
+	if err != nil {
+		return fmt.Errorf("gRPC client: %w", err)
+	}
+	conn := a.conn
+	a.onClose("gRPC client", func(context.Context) error { return conn.Close() })
+
+	subjects := bus.New(bus.DefaultPrefix, bus.DefaultPartitions)
+
+	a.routerNC, err = ns.Connect(nats.Name("switchboard-router-" + cfg.NodeID))
+	if err != nil {
+		return fmt.Errorf("NATS connection for the router: %w", err)
+	}
+	a.onClose("router NATS connection", drainer(a.routerNC))
+	a.router, err = router.New(router.Config{
+		Domain:   cfg.Domain,
+		Node:     cfg.NodeID,
+		NATS:     a.routerNC,
+		Subjects: subjects,
+		Sessions: presencev1.NewSessionRegistryClient(conn),
+		Accounts: rosterv1.NewAccountServiceClient(conn),
+		Logger:   a.log.With("service", "router"),
+	})
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+
+	a.c2sNC, err = ns.Connect(nats.Name("switchboard-c2s-" + cfg.NodeID))
+	if err != nil {
+		return fmt.Errorf("NATS connection for c2s: %w", err)
+	}
+	a.onClose("c2s NATS connection", drainer(a.c2sNC))
+	mechs := cfg.Mechanisms
+	if mechs == nil && cfg.DigestMD5 {
+		// The option both stores the hash and offers the mechanism, last.
+		mechs = append(sasl.DefaultMechanisms(), sasl.DigestMD5)
+	}
+	a.c2s, err = c2s.New(c2s.Config{
+		Domain:             cfg.Domain,
+		Node:               cfg.NodeID,
+		Listen:             cfg.C2SListen,
+		ListenDirectTLS:    cfg.C2SDirectTLSListen,
+		TLS:                tlsconf.Server(tlsCerts, cfg.Legacy3DES),
+		TLSOptional:        cfg.TLSOptional,
+		AllowPlaintextAuth: cfg.AllowPlaintextAuth,
+		Mechanisms:         mechs,
+		Credentials:        rosterv1.NewCredentialServiceClient(conn),
+		Sessions:           presencev1.NewSessionRegistryClient(conn),
+		NATS:               a.c2sNC,
+		Subjects:           subjects,
+		Logger:             a.log.With("service", "c2s"),
+	})
+	if err != nil {
+		return fmt.Errorf("c2s: %w", err)
+	}
+	a.onClose("c2s listeners", func(ctx context.Context) error {
+		if a.c2sStarted.Load() {
+			return nil // Run stopped it
+		}
+		// c2s bound its listeners in New and has no Close: a Run whose
+		// context has already ended closes them and returns.
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		return a.c2s.Run(done)
+	})
+	a.log.Info("c2s listening", "addr", addrString(a.c2s.Addr()), "direct_tls", addrString(a.c2s.DirectTLSAddr()))
+
+	if cfg.MetricsListen != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return &SettingError{SettingMetricsListen, cfg.MetricsListen, err}
+		}
+		a.httpLn = ln
+		a.http = &http.Server{Handler: a.healthHandler(), ReadHeaderTimeout: 5 * time.Second}
+		a.onClose("health HTTP server", func(ctx context.Context) error {
+			err := a.http.Shutdown(ctx)
+			a.httpLn.Close() // when never served
+			return err
+		})
+		a.log.Info("health endpoints listening", "addr", ln.Addr().String())
+	}
+	return nil
+}
+
+// loadCertificates returns the certificates c2s presents: the operator's
+// pair when configured, else a self-signed ECDSA one kept in the data
+// directory; with Legacy3DES also an RSA one, which the legacy suite needs.
+func (a *App) loadCertificates() ([]tls.Certificate, error) {
+	cfg := a.cfg
+	var out []tls.Certificate
+	hasRSA := false
+	if cfg.CertFile != "" {
+		c, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, &SettingError{SettingCertFile, cfg.CertFile, err}
+		}
+		_, hasRSA = c.PrivateKey.(*rsa.PrivateKey)
+		out = append(out, c)
+	} else {
+		c, err := certs.LoadOrCreate(cfg.DataDir, "selfsigned-"+cfg.Domain+"-ecdsa", []string{cfg.Domain}, false)
+		if err != nil {
+			return nil, fmt.Errorf("self-signed certificate: %w", err)
+		}
+		out = append(out, c)
+	}
+	if cfg.Legacy3DES && !hasRSA {
+		if cfg.CertFile != "" {
+			a.log.Warn("legacy 3DES is on but the configured certificate has no RSA key: adding a self-signed RSA certificate for legacy clients")
+		}
+		c, err := certs.LoadOrCreate(cfg.DataDir, "selfsigned-"+cfg.Domain+"-rsa", []string{cfg.Domain}, true)
+		if err != nil {
+			return nil, fmt.Errorf("self-signed RSA certificate: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// Run serves until ctx ends or a service fails, then stops every service in
+// reverse start order within the shutdown timeout. It returns nil after a
+// stop asked for by ctx, or the first service's error. Run may be called
+// once.
+func (a *App) Run(ctx context.Context) error {
+	a.mu.Lock()
+	if a.running || a.closed {
+		a.mu.Unlock()
+		return errors.New("app: Run called twice or after Close")
+	}
+	a.running = true
+	ctx, cancel := context.WithCancel(ctx)
+	a.stop = cancel
+	a.mu.Unlock()
+	defer close(a.done)
+	defer cancel()
+
+	errc := make(chan error, 6)
+	serve := func(name string, fn func() error) {
+		go func() {
+			err := fn()
+			if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+
+	serve("gRPC (in-process)", func() error { return a.grpc.Serve(a.inproc) })
+	if a.grpcTCP != nil {
+		serve("gRPC", func() error { return a.grpc.Serve(a.grpcTCP) })
+	}
+	a.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	for _, s := range []string{
+		rosterv1.AccountService_ServiceDesc.ServiceName,
+		rosterv1.CredentialService_ServiceDesc.ServiceName,
+		presencev1.SessionRegistry_ServiceDesc.ServiceName,
+	} {
+		a.health.SetServingStatus(s, healthpb.HealthCheckResponse_SERVING)
+	}
+
+	routerCtx, stopRouter := context.WithCancel(context.Background())
+	routerDone := make(chan struct{})
+	go func() {
+		defer close(routerDone)
+		if err := a.router.Run(routerCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("router: %w", err)
+		}
+	}()
+	// Clients may send stanzas as soon as c2s accepts them: let the router
+	// subscribe first.
+	if err := a.waitRouterSubscribed(ctx, errc); err != nil {
+		stopRouter()
+		a.wait(context.Background(), "router", routerDone)
+		a.release(context.Background())
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	c2sCtx, stopC2S := context.WithCancel(context.Background())
+	c2sDone := make(chan struct{})
+	a.c2sStarted.Store(true)
+	go func() {
+		defer close(c2sDone)
+		if err := a.c2s.Run(c2sCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errc <- fmt.Errorf("c2s: %w", err)
+		}
+	}()
+	if a.http != nil {
+		serve("health HTTP", func() error { return a.http.Serve(a.httpLn) })
+	}
+	a.ready.Store(true)
+	close(a.readyCh)
+	a.log.Info("switchboard started", "domain", a.cfg.Domain, "node", a.cfg.NodeID,
+		"c2s", addrString(a.C2SAddr()), "direct_tls", addrString(a.DirectTLSAddr()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.log.Info("stopping")
+	case runErr = <-errc:
+		a.log.Error("a service failed; stopping", "err", runErr)
+	}
+	a.ready.Store(false)
+	a.stopping.Store(true)
+
+	sctx, scancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer scancel()
+	// Reverse start order: first the edge, so no new stanzas come in, then
+	// the router, then what they both use.
+	stopC2S()
+	a.wait(sctx, "c2s", c2sDone)
+	stopRouter()
+	a.wait(sctx, "router", routerDone)
+	a.release(sctx)
+	a.log.Info("switchboard stopped")
+	return runErr
+}
+
+// waitRouterSubscribed returns once the router's route subscription is
+// known to the NATS server. The router's connection is its own, so its
+// first subscription is the router's; a flush after it is the round trip
+// that proves the server has it.
+func (a *App) waitRouterSubscribed(ctx context.Context, errc chan error) error {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for a.routerNC.NumSubscriptions() == 0 {
+		select {
+		case <-tick.C:
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return errors.New("router: not subscribed after 10s")
+		}
+	}
+	if err := a.routerNC.FlushTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	return nil
+}
+
+// Ready is closed once Run has started every service and clients can
+// connect.
+func (a *App) Ready() <-chan struct{} { return a.readyCh }
+
+func (a *App) wait(ctx context.Context, name string, done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-ctx.Done():
+		a.log.Warn("service did not stop within the shutdown timeout", "service", name)
+	}
+}
+
+// stopGRPC marks every service NOT_SERVING and stops the gRPC server,
+// letting calls in flight finish until ctx ends.
+func (a *App) stopGRPC(ctx context.Context) error {
+	a.health.Shutdown()
+	done := make(chan struct{})
+	go func() {
+		a.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		a.grpc.Stop()
+		<-done
+	}
+	// GracefulStop closes the listeners it served; these were maybe never
+	// served (Close without Run).
+	a.inproc.Close()
+	if a.grpcTCP != nil {
+		a.grpcTCP.Close()
+	}
+	return nil
+}
+
+// release runs the closers of what New built, in reverse order.
+func (a *App) release(ctx context.Context) {
+	a.mu.Lock()
+	cl := a.closers
+	a.closers = nil
+	a.closed = true
+	a.mu.Unlock()
+	for i := len(cl) - 1; i >= 0; i-- {
+		if err := cl[i].fn(ctx); err != nil {
+			a.log.Warn("stop", "component", cl[i].name, "err", err)
+		}
+	}
+}
+
+// Close stops a running App (as when Run's context ends) and waits for
+// Run to return, or releases what New built when Run was never called.
+// It is safe to call more than once.
+func (a *App) Close() error {
+	a.mu.Lock()
+	running, stop := a.running, a.stop
+	a.mu.Unlock()
+	if running {
+		stop()
+		<-a.done
+		return nil
+	}
+	a.release(context.Background())
+	return nil
+}
+
+// C2SAddr is the address of the STARTTLS client listener.
+func (a *App) C2SAddr() net.Addr { return a.c2s.Addr() }
+
+// DirectTLSAddr is the address of the direct TLS client listener, or nil.
+func (a *App) DirectTLSAddr() net.Addr { return a.c2s.DirectTLSAddr() }
+
+// GRPCAddr is the address of the gRPC TCP listener, or nil.
+func (a *App) GRPCAddr() net.Addr {
+	if a.grpcTCP == nil {
+		return nil
+	}
+	return a.grpcTCP.Addr()
+}
+
+// MetricsAddr is the address of the health HTTP listener, or nil.
+func (a *App) MetricsAddr() net.Addr {
+	if a.httpLn == nil {
+		return nil
+	}
+	return a.httpLn.Addr()
+}
+
+// NATSURL is the URL of the embedded NATS TCP listener, or "".
+func (a *App) NATSURL() string { return a.nats.ClientURL() }
+
+// Config returns the configuration in use, defaults filled in.
+func (a *App) Config() Config { return a.cfg }
+
+// Roster is the roster service, for in-process administration (tests
+// create accounts with it).
+func (a *App) Roster() *roster.Service { return a.roster }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "off"
+	}
+	return a.String()
+}
+
+func drainer(nc *nats.Conn) func(context.Context) error {
+	return func(ctx context.Context) error {
+		closed := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+			return nil
+		}
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			nc.Close()
+		}
+		return nil
+	}
+}

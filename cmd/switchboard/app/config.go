@@ -1,0 +1,294 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
+	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
+)
+
+// Default listen addresses of the command. They bind the loopback interface
+// only: a first run has a self-signed certificate and whatever test
+// accounts its operator made, and should not be reachable from the network
+// until someone decides so (`--c2s-listen 0.0.0.0:5222`, or `:5222`).
+const (
+	DefaultC2SListen          = "127.0.0.1:5222"
+	DefaultC2SDirectTLSListen = "127.0.0.1:5223"
+)
+
+// DefaultShutdownTimeout bounds a graceful stop.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// DBFile is the name of the account database inside the data directory.
+const DBFile = "switchboard.db"
+
+// Config configures an App. The zero value of a field means its default,
+// except for the optional listeners, where "" means "not listening".
+type Config struct {
+	// Domain is the XMPP domain served; default "localhost".
+	Domain string
+	// DataDir holds the account database and the self-signed certificates;
+	// default "./data". It is created (mode 0700) when missing.
+	DataDir string
+	// C2SListen is the host:port of client streams with STARTTLS; default
+	// DefaultC2SListen. Port 0 picks a free port (see C2SAddr).
+	C2SListen string
+	// C2SDirectTLSListen is the host:port of client streams with TLS from
+	// the first byte (XEP-0368); "" or "off" disables it.
+	C2SDirectTLSListen string
+	// GRPCListen is an optional TCP host:port serving the same gRPC
+	// services the process uses internally (accounts, credentials,
+	// sessions, health). "" disables it. It has no authentication: bind it
+	// to loopback or a private network.
+	GRPCListen string
+	// NATSListen is an optional TCP host:port of the embedded NATS server,
+	// for tools outside the process; "" disables it.
+	NATSListen string
+	// MetricsListen is an optional HTTP host:port serving /healthz and
+	// /readyz; "" disables it.
+	MetricsListen string
+	// NodeID names this node on the bus; default the host name, with
+	// characters other than letters, digits, '-' and '_' turned into '-'.
+	NodeID string
+
+	// TLSOptional lets clients skip STARTTLS. Off: TLS is required.
+	TLSOptional bool
+	// AllowPlaintextAuth offers PLAIN on unencrypted streams. Off.
+	AllowPlaintextAuth bool
+	// Legacy3DES enables TLS_RSA_WITH_3DES_EDE_CBC_SHA and an RSA
+	// certificate for it. Off (see internal/tlsconf for why).
+	Legacy3DES bool
+	// DigestMD5 stores the DIGEST-MD5 hash of new passwords and offers the
+	// mechanism. Off (RFC 6331 made it historic; the hash is
+	// password-equivalent).
+	DigestMD5 bool
+	// Mechanisms lists the SASL mechanisms to offer, in preference order;
+	// empty means the c2s default.
+	Mechanisms []string
+
+	// CertFile and KeyFile name a PEM certificate chain and key. Both or
+	// neither; without them a self-signed certificate for Domain is made
+	// in DataDir on first start and reused after.
+	CertFile, KeyFile string
+
+	// ShutdownTimeout bounds the graceful stop; default
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the log of every service; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration of `switchboard` run without
+// flags: every listener the command opens by default is set.
+func DefaultConfig() Config {
+	return Config{
+		Domain:             "localhost",
+		DataDir:            "./data",
+		C2SListen:          DefaultC2SListen,
+		C2SDirectTLSListen: DefaultC2SDirectTLSListen,
+		NodeID:             DefaultNodeID(),
+		ShutdownTimeout:    DefaultShutdownTimeout,
+	}
+}
+
+// DefaultNodeID is the host name made safe for a NATS subject token, or
+// "switchboard" when the host name is unknown.
+func DefaultNodeID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "switchboard"
+	}
+	return strings.Map(func(r rune) rune {
+		if validNodeRune(r) {
+			return r
+		}
+		return '-'
+	}, h)
+}
+
+func validNodeRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+}
+
+// SettingError is a configuration value that is not valid. Setting names
+// the field as the user wrote it (a flag, an environment variable or a
+// Config field).
+type SettingError struct {
+	Setting string
+	Value   string
+	Err     error
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("%s %q: %v", e.Setting, e.Value, e.Err)
+}
+
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// Names of settings, used in SettingError. The command maps them to its
+// flags and environment variables.
+const (
+	SettingDomain             = "Domain"
+	SettingDataDir            = "DataDir"
+	SettingC2SListen          = "C2SListen"
+	SettingC2SDirectTLSListen = "C2SDirectTLSListen"
+	SettingGRPCListen         = "GRPCListen"
+	SettingNATSListen         = "NATSListen"
+	SettingMetricsListen      = "MetricsListen"
+	SettingNodeID             = "NodeID"
+	SettingMechanisms         = "Mechanisms"
+	SettingCertFile           = "CertFile"
+	SettingKeyFile            = "KeyFile"
+	SettingShutdownTimeout    = "ShutdownTimeout"
+)
+
+// knownMechanisms are the SASL mechanisms c2s can offer.
+var knownMechanisms = []string{
+	sasl.ScramSHA256Plus, sasl.ScramSHA1Plus, sasl.ScramSHA256, sasl.ScramSHA1,
+	sasl.Plain, sasl.DigestMD5,
+}
+
+// Normalize fills in defaults and checks every setting, returning the
+// configuration New will use. Errors are *SettingError.
+func (c Config) Normalize() (Config, error) {
+	if c.Domain == "" {
+		c.Domain = "localhost"
+	}
+	d, err := CheckDomain(c.Domain)
+	if err != nil {
+		return c, &SettingError{SettingDomain, c.Domain, err}
+	}
+	c.Domain = d
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.C2SListen == "" {
+		c.C2SListen = DefaultC2SListen
+	}
+	if c.C2SDirectTLSListen == "off" {
+		c.C2SDirectTLSListen = ""
+	}
+	for _, l := range []struct{ name, addr string }{
+		{SettingC2SListen, c.C2SListen},
+		{SettingC2SDirectTLSListen, c.C2SDirectTLSListen},
+		{SettingGRPCListen, c.GRPCListen},
+		{SettingNATSListen, c.NATSListen},
+		{SettingMetricsListen, c.MetricsListen},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		if err := CheckListenAddr(l.addr); err != nil {
+			return c, &SettingError{l.name, l.addr, err}
+		}
+	}
+	if c.NodeID == "" {
+		c.NodeID = DefaultNodeID()
+	}
+	if err := CheckNodeID(c.NodeID); err != nil {
+		return c, &SettingError{SettingNodeID, c.NodeID, err}
+	}
+	for _, m := range c.Mechanisms {
+		if !contains(knownMechanisms, m) {
+			return c, &SettingError{SettingMechanisms, strings.Join(c.Mechanisms, ","),
+				fmt.Errorf("unknown mechanism %q (known: %s)", m, strings.Join(knownMechanisms, ", "))}
+		}
+		if m == sasl.DigestMD5 && !c.DigestMD5 {
+			return c, &SettingError{SettingMechanisms, strings.Join(c.Mechanisms, ","),
+				errors.New("DIGEST-MD5 is listed but the DIGEST-MD5 option is off")}
+		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		if c.CertFile == "" {
+			return c, &SettingError{SettingCertFile, "", errors.New("a key file is set without a certificate file")}
+		}
+		return c, &SettingError{SettingKeyFile, "", errors.New("a certificate file is set without a key file")}
+	}
+	if c.ShutdownTimeout < 0 {
+		return c, &SettingError{SettingShutdownTimeout, c.ShutdownTimeout.String(), errors.New("negative")}
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// CheckDomain checks that d is a domain-only JID and returns it normalised.
+func CheckDomain(d string) (string, error) {
+	j, err := jid.Parse(d)
+	if err != nil {
+		return "", err
+	}
+	if j.Localpart() != "" || j.Resourcepart() != "" {
+		return "", errors.New("not a bare domain (no '@' or '/')")
+	}
+	return j.Domainpart(), nil
+}
+
+// CheckListenAddr checks a host:port listen address; the host may be empty
+// (all interfaces) and the port 0 (any free port).
+func CheckListenAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			msg := strings.TrimSuffix(ae.Err, " in address")
+			if msg == "too many colons" {
+				msg += " (write an IPv6 host in brackets: [::1]:5222)"
+			}
+			return errors.New(msg)
+		}
+		return err
+	}
+	if port == "" {
+		return errors.New("missing port")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if host != "" && net.ParseIP(host) == nil {
+		if strings.ContainsAny(host, " /@") {
+			return fmt.Errorf("bad host %q", host)
+		}
+	}
+	return nil
+}
+
+// CheckNodeID checks that id can be used as one NATS subject token.
+func CheckNodeID(id string) error {
+	if id == "" {
+		return errors.New("empty")
+	}
+	for _, r := range id {
+		if !validNodeRune(r) {
+			return fmt.Errorf("character %q not allowed (only letters, digits, '-' and '_')", r)
+		}
+	}
+	return nil
+}
+
+// DBPath is the account database of a data directory, shared by the
+// server and the `switchboard user` command.
+func DBPath(dataDir string) string { return filepath.Join(dataDir, DBFile) }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

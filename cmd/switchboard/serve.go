@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+)
+
+// serveFlags binds the server's settings to flags. Each flag has an
+// environment variable (see envName).
+type serveFlags struct {
+	fs    *flag.FlagSet
+	cfg   app.Config
+	log   logOptions
+	field map[string]string // app setting name -> flag name
+}
+
+func newServeFlags() *serveFlags {
+	s := &serveFlags{cfg: app.DefaultConfig(), field: map[string]string{}}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	c := &s.cfg
+	str := func(p *string, name, setting, usage string) {
+		fs.StringVar(p, name, *p, usage)
+		if setting != "" {
+			s.field[setting] = name
+		}
+	}
+	str(&c.Domain, "domain", app.SettingDomain, "XMPP domain served")
+	str(&c.DataDir, "data-dir", app.SettingDataDir, "directory of the account database and self-signed certificates")
+	str(&c.C2SListen, "c2s-listen", app.SettingC2SListen, "client (STARTTLS) listen address, host:port; host empty or 0.0.0.0 for all interfaces")
+	str(&c.C2SDirectTLSListen, "c2s-direct-tls-listen", app.SettingC2SDirectTLSListen, `client direct TLS (XEP-0368) listen address; "off" disables`)
+	str(&c.GRPCListen, "grpc-listen", app.SettingGRPCListen, "TCP listen address of the internal gRPC services (no authentication); empty: off")
+	str(&c.NATSListen, "nats-listen", app.SettingNATSListen, "TCP listen address of the embedded NATS server; empty: off")
+	str(&c.MetricsListen, "metrics-listen", app.SettingMetricsListen, "HTTP listen address of /healthz and /readyz; empty: off")
+	str(&c.NodeID, "node-id", app.SettingNodeID, "name of this node on the bus (letters, digits, '-', '_')")
+	fs.BoolVar(&c.TLSOptional, "tls-optional", false, "let clients skip STARTTLS (insecure; default: TLS required)")
+	fs.BoolVar(&c.AllowPlaintextAuth, "allow-plaintext-auth", false, "offer PLAIN without TLS (insecure)")
+	fs.BoolVar(&c.Legacy3DES, "legacy-3des", false, "enable TLS_RSA_WITH_3DES_EDE_CBC_SHA for old clients (weak)")
+	fs.BoolVar(&c.DigestMD5, "digest-md5", false, "store DIGEST-MD5 hashes of new passwords and offer the mechanism (historic, weak)")
+	fs.Var(listValue{&c.Mechanisms}, "mechanisms", "comma-separated SASL mechanisms to offer, in order; empty: the default set")
+	s.field[app.SettingMechanisms] = "mechanisms"
+	str(&c.CertFile, "cert-file", app.SettingCertFile, "PEM certificate chain; empty: self-signed, made in the data directory")
+	str(&c.KeyFile, "key-file", app.SettingKeyFile, "PEM private key of --cert-file")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
+	s.field[app.SettingShutdownTimeout] = "shutdown-timeout"
+	s.log.register(fs)
+	s.fs = fs
+	return s
+}
+
+func (s *serveFlags) names() []string {
+	var n []string
+	s.fs.VisitAll(func(f *flag.Flag) { n = append(n, f.Name) })
+	return n
+}
+
+func (s *serveFlags) usage(w io.Writer) {
+	fmt.Fprint(w, "Usage: switchboard [serve] [flags]\n\nRuns every service in one process until SIGINT or SIGTERM.\n\nFlags:\n")
+	all := map[string]bool{}
+	for _, n := range s.names() {
+		all[n] = true
+	}
+	describe(w, s.fs, all)
+}
+
+// parseServe reads the server's configuration from args and the
+// environment and checks it. Errors name the flag or variable they come
+// from.
+func parseServe(args []string, env lookupEnv) (app.Config, logOptions, error) {
+	s := newServeFlags()
+	pos, err := parseArgs(s.fs, args)
+	if err != nil {
+		return app.Config{}, logOptions{}, err
+	}
+	if len(pos) > 0 {
+		return app.Config{}, logOptions{}, usagef("serve takes no arguments, got %q", pos[0])
+	}
+	source, err := applyEnv(s.fs, s.names(), env)
+	if err != nil {
+		return app.Config{}, logOptions{}, err
+	}
+	cfg, err := s.cfg.Normalize()
+	if err != nil {
+		return app.Config{}, logOptions{}, s.nameSetting(err, source)
+	}
+	return cfg, s.log, nil
+}
+
+// nameSetting turns an app.SettingError about a Config field into one about
+// the flag or environment variable the value came from.
+func (s *serveFlags) nameSetting(err error, source map[string]string) error {
+	var se *app.SettingError
+	if !errors.As(err, &se) {
+		return err
+	}
+	name, ok := s.field[se.Setting]
+	if !ok {
+		return usageError{err}
+	}
+	return usageError{&app.SettingError{Setting: source[name], Value: se.Value, Err: se.Err}}
+}
+
+func serve(ctx context.Context, args []string, env lookupEnv, stdout, stderr io.Writer) error {
+	cfg, lo, err := parseServe(args, env)
+	if errors.Is(err, flag.ErrHelp) {
+		newServeFlags().usage(stdout)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cfg.Logger = lo.logger(stderr)
+	a, err := app.New(cfg)
+	if err != nil {
+		var se *app.SettingError
+		if errors.As(err, &se) {
+			// A listener that cannot bind, or an unreadable certificate:
+			// name the flag, but it is not a usage mistake.
+			s := newServeFlags()
+			if name, ok := s.field[se.Setting]; ok {
+				return &app.SettingError{Setting: "--" + name, Value: se.Value, Err: se.Err}
+			}
+		}
+		return err
+	}
+	return a.Run(ctx)
+}
