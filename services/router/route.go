@@ -34,18 +34,6 @@ const (
 	typeProbe       = "probe"
 )
 
-// Stanza error conditions the router sends (RFC 6120 section 8.3.3).
-// Declared from their wire names so this file does not depend on how the
-// stanza package spells its constants.
-const (
-	condBadRequest          = stanza.Condition("bad-request")
-	condInternalServerError = stanza.Condition("internal-server-error")
-	condItemNotFound        = stanza.Condition("item-not-found")
-	condJIDMalformed        = stanza.Condition("jid-malformed")
-	condRemoteNotFound      = stanza.Condition("remote-server-not-found")
-	condServiceUnavailable  = stanza.Condition("service-unavailable")
-)
-
 // outbound is one delivery to publish.
 type outbound struct {
 	subject string
@@ -113,7 +101,7 @@ func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []
 	to, err := jid.Parse(st.To)
 	if err != nil {
 		r.log.Info("router: malformed to address", append(j.attrs(), "err", err)...)
-		j.bounce(condJIDMalformed)
+		j.bounceMalformed()
 		return j.out
 	}
 	j.routeTo(to)
@@ -145,7 +133,7 @@ func (j *job) routeTo(to jid.JID) {
 		// come with the s2s service; until then every remote domain is
 		// unreachable, which section 10.4.3 answers with
 		// <remote-server-not-found/>.
-		j.bounce(condRemoteNotFound)
+		j.bounce(stanza.RemoteServerNotFound)
 	case to.Localpart() == "":
 		// RFC 6120 sections 10.5.1 and 10.5.2: the server itself.
 		j.toServer(to)
@@ -219,12 +207,12 @@ func (j *job) noSuchUser() {
 		case typeError, typeHeadline:
 			j.drop("message to an unknown account")
 		default:
-			j.bounce(condServiceUnavailable)
+			j.bounce(stanza.ServiceUnavailable)
 		}
 	case busv1.Kind_KIND_IQ:
 		// The section requires <service-unavailable/> for IQs.
 		if isRequest(j.st.Type) {
-			j.bounce(condServiceUnavailable)
+			j.bounce(stanza.ServiceUnavailable)
 		} else {
 			j.drop("IQ response to an unknown account")
 		}
@@ -271,7 +259,7 @@ func (j *job) messageToBare(to jid.JID, typ string) {
 	case typeGroupchat:
 		// Never delivered to a bare JID; the error SHOULD be
 		// <service-unavailable/> (sections 8.5.2.1.1 and 8.5.2.2.1).
-		j.bounce(condServiceUnavailable)
+		j.bounce(stanza.ServiceUnavailable)
 		return
 	}
 	sessions, ok := j.lookup(to)
@@ -317,7 +305,7 @@ func (j *job) messageToBare(to jid.JID, typ string) {
 	// or answer <service-unavailable/>. Offline storage comes with the IM
 	// issue (roster service); until then the sender learns the message was
 	// not delivered.
-	j.bounce(condServiceUnavailable)
+	j.bounce(stanza.ServiceUnavailable)
 }
 
 // presenceToBare applies RFC 6121 sections 8.5.2.1.2 and 8.5.2.2.2 to
@@ -364,13 +352,13 @@ func (j *job) toMissingResource(to jid.JID) {
 		default:
 			// normal and groupchat: not delivered to other resources;
 			// the sender gets the error the section recommends.
-			j.bounce(condServiceUnavailable)
+			j.bounce(stanza.ServiceUnavailable)
 		}
 	case busv1.Kind_KIND_IQ:
 		// Section 8.5.3.2.3: <service-unavailable/>; responses to a
 		// resource that has gone are dropped.
 		if isRequest(j.st.Type) {
-			j.bounce(condServiceUnavailable)
+			j.bounce(stanza.ServiceUnavailable)
 		} else {
 			j.drop("IQ response to a missing resource")
 		}
@@ -555,7 +543,7 @@ func (j *job) accountExists(bare jid.JID) (exists, ok bool) {
 func (j *job) backendFailed(call string, err error) {
 	j.r.log.Error("router: backend call failed", append(j.attrs(), "call", call, "err", err)...)
 	if j.st.Kind != busv1.Kind_KIND_PRESENCE {
-		j.bounce(condInternalServerError)
+		j.bounce(stanza.InternalServerError)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stanza"
 )
 
 // RFC 6120 section 8.1.1.1: a to that cannot be prepared.
@@ -16,7 +17,7 @@ func TestMalformedToGetsJIDMalformed_RFC6120_8_1_1_1(t *testing.T) {
 	h.bind(alicePhone, true, 0)
 	for _, to := range []string{"bob@example.com/", "@example.com", "bob@exa mple.com", "a@b@c<d>"} {
 		st := h.send(alicePhone, msg(to, "chat", "m1", "hi"))
-		wantError(t, h.collect(alicePhone), alicePhone, st, condJIDMalformed)
+		wantError(t, h.collect(alicePhone), alicePhone, st, stanza.JIDMalformed)
 	}
 }
 
@@ -52,7 +53,7 @@ func TestRosterWithoutToNotFaked_RFC6120_10_3_3(t *testing.T) {
 	h := newHarness(t)
 	h.bind(alicePhone, true, 0)
 	st := h.send(alicePhone, iq("", "", "get", "r1", dom.New(nsRoster, "query")))
-	el := wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	el := wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 	if q := el.Child(nsRoster, "query"); q == nil {
 		t.Errorf("error reply lost the original payload: %s", el.Marshal())
 	}
@@ -61,17 +62,17 @@ func TestRosterWithoutToNotFaked_RFC6120_10_3_3(t *testing.T) {
 func TestUnknownIQWithoutToServiceUnavailable_RFC6120_10_3_3(t *testing.T) {
 	h := newHarness(t)
 	st := h.send(alicePhone, iq("", "", "set", "v1", dom.New("vcard-temp", "vCard")))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 }
 
 func TestIQRequestWithoutPayloadBadRequest_RFC6120_8_2_3(t *testing.T) {
 	h := newHarness(t)
 	st := h.send(alicePhone, iq("", "", "get", "e1", nil))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condBadRequest)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.BadRequest)
 	two := iq("", domain, "get", "e2", dom.New(nsPing, "ping"))
 	two.Append(dom.New(nsPing, "ping"))
 	st = h.send(alicePhone, two)
-	wantError(t, h.collect(alicePhone), alicePhone, st, condBadRequest)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.BadRequest)
 }
 
 // RFC 6120 section 10.3.2 and RFC 6121 section 4: broadcast presence.
@@ -171,7 +172,7 @@ func TestRemoteDomainRemoteServerNotFound_RFC6120_10_4_3(t *testing.T) {
 		pres("carol@remote.example/x", "", "p1"),
 	} {
 		st := h.send(alicePhone, el)
-		wantError(t, h.collect(alicePhone), alicePhone, st, condRemoteNotFound)
+		wantError(t, h.collect(alicePhone), alicePhone, st, stanza.RemoteServerNotFound)
 	}
 	// Responses and errors are not answered.
 	h.send(alicePhone, msg("carol@remote.example", "error", "m2", ""))
@@ -216,7 +217,7 @@ func TestServerDiscoInfo_RFC6120_10_5_1(t *testing.T) {
 	}
 
 	st := h.send(alicePhone, iq("", domain, "get", "d2", dom.New(nsDiscoInfo, "query", "node", "x")))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condItemNotFound)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ItemNotFound)
 }
 
 func TestUnknownIQToServerServiceUnavailable_RFC6120_10_5_1(t *testing.T) {
@@ -227,7 +228,7 @@ func TestUnknownIQToServerServiceUnavailable_RFC6120_10_5_1(t *testing.T) {
 		iq("", domain+"/admin", "get", "x3", dom.New(nsPing, "ping")),
 	} {
 		st := h.send(alicePhone, el)
-		el := wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+		el := wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 		if el.FirstChild() == nil || el.FirstChild().Local == "error" {
 			t.Errorf("error reply lost the original payload: %s", el.Marshal())
 		}
@@ -257,7 +258,7 @@ func TestNoSuchUser_RFC6121_8_5_1(t *testing.T) {
 				msg(to, "groupchat", "m3", "hi"),
 			} {
 				st := h.send(alicePhone, el)
-				wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+				wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 			}
 			h.send(alicePhone, msg(to, "headline", "m4", "news"))
 			h.send(alicePhone, msg(to, "error", "m5", ""))
@@ -311,7 +312,7 @@ func TestMessageToBareJIDNegativePriority_RFC6121_8_5_2_1_1(t *testing.T) {
 		h.bind(bobDesk, true, -1)
 		h.bind(bobPhone, true, -5)
 		st := h.send(alicePhone, msg("bob@example.com", typ, "m1", "hi"))
-		wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+		wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 	}
 	h := newHarness(t)
 	h.bind(bobDesk, true, -1)
@@ -332,7 +333,7 @@ func TestGroupchatToBareJIDServiceUnavailable_RFC6121_8_5_2_1_1(t *testing.T) {
 	h := newHarness(t)
 	h.bind(bobDesk, true, 5)
 	st := h.send(alicePhone, msg("bob@example.com", "groupchat", "m1", "hi all"))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 }
 
 func TestErrorMessageToBareJIDDropped_RFC6121_8_5_2_1_1(t *testing.T) {
@@ -350,7 +351,7 @@ func TestMessageToBareJIDNoResources_RFC6121_8_5_2_2_1(t *testing.T) {
 	h.bind(bobDesk, false, 5) // connected only
 	for _, typ := range []string{"normal", "chat", "groupchat"} {
 		st := h.send(alicePhone, msg("bob@example.com", typ, "m-"+typ, "hi"))
-		wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+		wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 	}
 	h.send(alicePhone, msg("bob@example.com", "headline", "m4", "news"))
 	h.send(alicePhone, msg("bob@example.com", "error", "m5", ""))
@@ -394,7 +395,7 @@ func TestIQToBareJIDAnsweredByServer_RFC6121_8_5_2_1_3(t *testing.T) {
 		t.Errorf("ping result from %q, want bob@example.com", el.Attr("from"))
 	}
 	st := h.send(alicePhone, iq("", "bob@example.com", "get", "v1", dom.New("vcard-temp", "vCard")))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 	h.send(alicePhone, iq("", "bob@example.com", "result", "r1", nil))
 	wantNothing(t, h.collect(alicePhone))
 }
@@ -404,14 +405,14 @@ func TestIQToBareJIDNoResourcesAnsweredByServer_RFC6121_8_5_2_2_3(t *testing.T) 
 	h.send(alicePhone, iq("", "bob@example.com", "get", "p1", dom.New(nsPing, "ping")))
 	wantResult(t, h.collect(alicePhone), alicePhone, "p1")
 	st := h.send(alicePhone, iq("", "bob@example.com", "set", "x", dom.New("urn:example", "x")))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 }
 
 func TestRosterToOwnBareJIDNotFaked_RFC6121_8_5_2_1_3(t *testing.T) {
 	h := newHarness(t)
 	h.bind(alicePhone, true, 0)
 	st := h.send(alicePhone, iq("", "alice@example.com", "get", "r1", dom.New(nsRoster, "query")))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 }
 
 // RFC 6121 section 8.5.3.1: a full JID with a matching resource.
@@ -455,7 +456,7 @@ func TestChatToMissingResourceFallsBackToBareJID_RFC6121_8_5_3_2_1(t *testing.T)
 	h = newHarness(t)
 	h.bind(bobTablet, true, -1)
 	st = h.send(alicePhone, msg("bob@example.com/gone", "chat", "m1", "hi"))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 }
 
 func TestOtherMessagesToMissingResource_RFC6121_8_5_3_2_1(t *testing.T) {
@@ -463,7 +464,7 @@ func TestOtherMessagesToMissingResource_RFC6121_8_5_3_2_1(t *testing.T) {
 	h.bind(bobDesk, true, 1)
 	for _, typ := range []string{"normal", "groupchat"} {
 		st := h.send(alicePhone, msg("bob@example.com/gone", typ, "m-"+typ, "hi"))
-		wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+		wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 	}
 	h.send(alicePhone, msg("bob@example.com/gone", "headline", "m3", "news"))
 	h.send(alicePhone, msg("bob@example.com/gone", "error", "m4", ""))
@@ -482,7 +483,7 @@ func TestIQToMissingResource_RFC6121_8_5_3_2_3(t *testing.T) {
 	h := newHarness(t)
 	h.bind(bobDesk, true, 1)
 	st := h.send(alicePhone, iq("", "bob@example.com/gone", "get", "i1", dom.New(nsPing, "ping")))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condServiceUnavailable)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.ServiceUnavailable)
 	h.send(alicePhone, iq("", "bob@example.com/gone", "result", "i2", nil))
 	h.send(alicePhone, iq("", "bob@example.com/gone", "error", "i3", nil))
 	wantNothing(t, h.collect(alicePhone))
@@ -505,7 +506,7 @@ func TestBackendFailureInternalServerError_RFC6120_8_3_3_6(t *testing.T) {
 	h.reg.lookupErr = errBackend
 	h.reg.mu.Unlock()
 	st := h.send(alicePhone, msg("bob@example.com/desk", "chat", "m1", "hi"))
-	wantError(t, h.collect(alicePhone), alicePhone, st, condInternalServerError)
+	wantError(t, h.collect(alicePhone), alicePhone, st, stanza.InternalServerError)
 	h.send(alicePhone, pres("bob@example.com", "", "p1"))
 	wantNothing(t, h.collect(alicePhone))
 }

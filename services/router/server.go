@@ -32,7 +32,7 @@ func (j *job) toServer(to jid.JID) {
 			return
 		}
 		if to.Resourcepart() != "" {
-			j.bounceElement(req, condServiceUnavailable)
+			j.bounceElement(req, stanza.ServiceUnavailable)
 			return
 		}
 		switch {
@@ -42,14 +42,14 @@ func (j *job) toServer(to jid.JID) {
 		case j.st.Type == typeGet && payload.Space == nsDiscoInfo && payload.Local == "query":
 			if payload.Attr("node") != "" {
 				// XEP-0030 section 3.1: we have no nodes.
-				j.bounceElement(req, condItemNotFound)
+				j.bounceElement(req, stanza.ItemNotFound)
 				return
 			}
 			j.reply(result(req).Append(serverInfo()))
 		default:
 			// RFC 6120 section 8.4: a payload the server does not
 			// handle gets <service-unavailable/>.
-			j.bounceElement(req, condServiceUnavailable)
+			j.bounceElement(req, stanza.ServiceUnavailable)
 		}
 	case busv1.Kind_KIND_MESSAGE:
 		// A message to the server has no recipient here (no service
@@ -84,11 +84,11 @@ func (j *job) serveAccount() {
 		// Roster management (RFC 6121 section 2) comes with the IM
 		// issue and will be answered here through the roster service.
 		// Until then it is not faked.
-		j.bounceElement(req, condServiceUnavailable)
+		j.bounceElement(req, stanza.ServiceUnavailable)
 	default:
 		// Nothing else is handled on an account's behalf yet (no
 		// vCard, private storage, account disco).
-		j.bounceElement(req, condServiceUnavailable)
+		j.bounceElement(req, stanza.ServiceUnavailable)
 	}
 }
 
@@ -104,7 +104,7 @@ func (j *job) request() (req, payload *dom.Element, ok bool) {
 	}
 	if j.st.Type != typeGet && j.st.Type != typeSet || req.ChildCount() != 1 {
 		j.r.log.Info("router: IQ request without exactly one payload, or of unknown type", j.attrs()...)
-		j.bounceElement(req, condBadRequest)
+		j.bounceElement(req, stanza.BadRequest)
 		return nil, nil, false
 	}
 	return req, req.FirstChild(), true
@@ -150,6 +150,23 @@ func (j *job) bounce(cond stanza.Condition) {
 		return
 	}
 	j.bounceElement(el, cond)
+}
+
+// bounceMalformed answers a stanza whose to cannot be prepared with
+// <jid-malformed/>. The reply comes from our domain rather than from the
+// bad address, which the sender's client may not be able to parse either.
+func (j *job) bounceMalformed() {
+	if !answerable(j.st) {
+		j.drop("would bounce jid-malformed")
+		return
+	}
+	el, err := decodeElement(j.st.Raw)
+	if err != nil {
+		j.r.log.Warn("router: undecodable stanza, no error sent", append(j.attrs(), "err", err)...)
+		return
+	}
+	el.SetAttr("to", j.r.domain)
+	j.bounceElement(el, stanza.JIDMalformed)
 }
 
 // bounceElement answers with an error built from el, the parsed original.
