@@ -416,7 +416,11 @@ func (j *job) availablePresence() {
 	if !ok {
 		return
 	}
-	if !j.setPresence(true, prio) {
+	if found, ok := j.setPresence(true, prio); !ok {
+		return
+	} else if !found {
+		// The session ended between sending and routing.
+		j.drop("available presence from a session no longer bound")
 		return
 	}
 	self := j.st.Origin
@@ -453,9 +457,15 @@ func (j *job) availablePresence() {
 // unavailablePresence records that the sender is no longer available and
 // tells the account's other available resources (RFC 6121 section 4.5.2).
 // The contacts hook in here with the IM issue, as for available presence.
+//
+// The session may already be unbound: c2s publishes the final unavailable
+// presence of a closing stream and then unbinds at once. The registry then
+// has nothing to record, but the other resources must still be told.
 func (j *job) unavailablePresence() {
-	if !j.setPresence(false, 0) {
+	if found, ok := j.setPresence(false, 0); !ok {
 		return
+	} else if !found {
+		j.r.log.Debug("router: unavailable presence from a session already unbound", j.attrs()...)
 	}
 	sessions, ok := j.lookup(j.from.Bare())
 	if !ok {
@@ -468,9 +478,10 @@ func (j *job) unavailablePresence() {
 	}
 }
 
-// setPresence records the sender session's availability. It reports
-// whether routing should go on.
-func (j *job) setPresence(available bool, prio int32) bool {
+// setPresence records the sender session's availability. found reports
+// whether the registry still had the session; ok is false when the call
+// failed (and was answered).
+func (j *job) setPresence(available bool, prio int32) (found, ok bool) {
 	resp, err := j.r.sessions.SetPresence(j.callCtx(), &presencev1.SetPresenceRequest{
 		Jid:       j.from.String(),
 		SessionId: j.st.Origin.Session,
@@ -480,14 +491,9 @@ func (j *job) setPresence(available bool, prio int32) bool {
 	})
 	if err != nil {
 		j.backendFailed("SetPresence", err)
-		return false
+		return false, false
 	}
-	if !resp.GetFound() {
-		// The session ended between sending and routing.
-		j.drop("presence from a session no longer bound")
-		return false
-	}
-	return true
+	return resp.GetFound(), true
 }
 
 func isSession(s *presencev1.Session, o *busv1.Origin) bool {

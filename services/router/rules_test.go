@@ -144,6 +144,16 @@ func TestUnavailablePresenceToOtherResources_RFC6121_4_5_2(t *testing.T) {
 	}
 }
 
+// c2s publishes the final unavailable presence of a closing stream and
+// unbinds the session at once, so the router often finds it gone.
+func TestUnavailableAfterUnbindStillBroadcast_RFC6121_4_5_2(t *testing.T) {
+	h := newHarness(t)
+	h.bind(aliceLaptop, true, 0)
+	// alicePhone is no longer in the registry.
+	st := h.send(alicePhone, pres("", "unavailable", ""))
+	h.wantSessions(h.collect(alicePhone), st, aliceLaptop)
+}
+
 func TestPresenceOfSessionNoLongerBoundNotBroadcast_RFC6121_4_2_2(t *testing.T) {
 	h := newHarness(t)
 	h.bind(aliceLaptop, true, 0)
