@@ -105,8 +105,8 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		c.abandon()
 		c.cancel()
-		if ctx.Err() != nil && !isProtocolError(err) {
-			return nil, fmt.Errorf("client: negotiation with %s interrupted: %w (%v)", t.addr, ctx.Err(), err)
+		if cerr := contextCause(ctx, err); cerr != nil && !isProtocolError(err) {
+			return nil, fmt.Errorf("client: negotiation with %s interrupted: %w (%v)", t.addr, cerr, err)
 		}
 		return nil, err
 	}
@@ -169,6 +169,20 @@ func deadlineFromContext(ctx context.Context, conn net.Conn, set func(time.Time)
 		stopAfter()
 		_ = set(time.Time{})
 	}
+}
+
+// contextCause returns ctx's error when ctx explains the I/O error err:
+// ctx ended, or err is the socket timeout that ctx's deadline set (which
+// can fire a moment before ctx's own timer).
+func contextCause(ctx context.Context, err error) error {
+	if e := ctx.Err(); e != nil {
+		return e
+	}
+	var ne net.Error
+	if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // JID returns the full JID bound for this session.
@@ -273,8 +287,8 @@ func (c *Client) write(ctx context.Context, el *dom.Element, closeStream bool) e
 	}
 	stop()
 	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("client: write interrupted: %w", ctx.Err())
+		if cerr := contextCause(ctx, err); cerr != nil {
+			err = fmt.Errorf("client: write interrupted: %w", cerr)
 		} else {
 			err = fmt.Errorf("client: write: %w", err)
 		}

@@ -176,7 +176,7 @@ func (c *Client) startTLS(ctx context.Context) error {
 func (c *Client) authenticate(features *dom.Element, secure bool) error {
 	mechs := features.Child(sasl.NS, "mechanisms")
 	if mechs == nil {
-		return fmt.Errorf("%w: server offers neither SASL nor binding", ErrNegotiation)
+		return fmt.Errorf("%w: server offers no SASL mechanisms", ErrNegotiation)
 	}
 	var offered []string
 	for _, m := range mechs.Children() {
