@@ -496,7 +496,7 @@ func (c *Client) runIQHandler(h IQHandler, iq *dom.Element) {
 		var se *stanza.Error
 		if !errors.As(err, &se) {
 			c.log.Warn("xmpp client: IQ handler failed", "payload", iq.FirstChild().Local, "err", err)
-			se = &stanza.Error{Type: stanza.Wait, Condition: stanza.Condition("internal-server-error")}
+			se = &stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError}
 		}
 		c.replyError(iq, se)
 		return
@@ -590,7 +590,7 @@ func (c *Client) IQ(ctx context.Context, iq *dom.Element) (*dom.Element, error) 
 		if res.Attr("type") == "error" {
 			se, ok := stanza.ParseError(res)
 			if !ok {
-				se = &stanza.Error{Type: stanza.Cancel, Condition: stanza.Condition("undefined-condition")}
+				se = &stanza.Error{Type: stanza.Cancel, Condition: stanza.UndefinedCondition}
 			}
 			return res, se
 		}

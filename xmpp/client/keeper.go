@@ -168,8 +168,7 @@ func Retryable(err error) bool {
 	case errors.Is(err, ErrTLSRequired), errors.Is(err, ErrNoMechanism),
 		errors.Is(err, ErrServerSignature), errors.Is(err, ErrNoService):
 		return false
-	case errors.Is(err, stream.Condition("conflict")), errors.Is(err, stream.Condition("host-unknown")),
-		errors.Is(err, stream.Condition("not-authorized")):
+	case errors.Is(err, stream.Conflict), errors.Is(err, stream.HostUnknown), errors.Is(err, stream.NotAuthorized):
 		return false
 	}
 	return true

@@ -164,6 +164,11 @@ func (c *Client) startTLS(ctx context.Context) error {
 	default:
 		return fmt.Errorf("%w: expected <proceed/>, got <%s xmlns='%s'>", ErrNegotiation, el.Local, el.Space)
 	}
+	if n := c.r.Buffered(); n > 0 {
+		// Bytes after <proceed/> would be read as if they came over TLS:
+		// the plaintext injection of CVE-2011-0411. Refuse them.
+		return fmt.Errorf("%w: %d bytes after <proceed/> before the TLS handshake", ErrNegotiation, n)
+	}
 	tc := tls.Client(c.conn, c.cfg.tlsConfig(""))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return fmt.Errorf("client: TLS handshake: %w", err)

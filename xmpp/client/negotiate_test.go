@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -350,5 +351,46 @@ func TestServerSkippingAuthenticationRefused_RFC6120_6_4_6(t *testing.T) {
 	_, err = Dial(testCtx(t), cfg)
 	if !errors.Is(err, ErrNegotiation) {
 		t.Fatalf("Dial error = %v, want ErrNegotiation", err)
+	}
+}
+
+func TestBytesInjectedAfterProceedRejected_RFC6120_5_4_3_3(t *testing.T) {
+	// A man in the middle appends plaintext after <proceed/> hoping the
+	// client reads it as if it came over TLS (CVE-2011-0411).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		r := stream.NewReader(conn, stream.Limits{})
+		w := stream.NewWriter(conn, stream.NSClient)
+		if _, err := r.ReadHeader(); err != nil {
+			return
+		}
+		_ = w.WriteHeader(stream.Header{From: testDomain, ID: "x", Version: "1.0", NS: stream.NSClient})
+		_ = w.WriteElement(dom.New(stream.NS, "features").Append(dom.New(nsTLS, "starttls")))
+		_ = w.Flush()
+		if _, err := r.Next(); err != nil {
+			return
+		}
+		_ = w.WriteElement(dom.New(nsTLS, "proceed"))
+		_ = w.WriteElement(dom.New(stream.NS, "features").Append(dom.New(nsBind, "bind")))
+		_ = w.Flush()
+		_, _ = io.Copy(io.Discard, conn)
+	}()
+	cfg := Config{JID: testJID, Password: "x", Addr: ln.Addr().String()}
+	cfg.TLSConfig = &tls.Config{RootCAs: x509.NewCertPool()}
+	if _, err = Dial(testCtx(t), cfg); err == nil {
+		t.Fatal("Dial succeeded over an injected stream")
+	}
+	var rec tls.RecordHeaderError
+	if !errors.Is(err, ErrNegotiation) && !errors.As(err, &rec) {
+		t.Errorf("Dial = %v, want the injected bytes refused", err)
 	}
 }
