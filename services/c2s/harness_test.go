@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,17 +19,20 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/certs"
+	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/natsembed"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/services/presence"
+	"github.com/switchboard-xmpp/switchboard/services/presence/memstore"
+	"github.com/switchboard-xmpp/switchboard/services/roster"
+	"github.com/switchboard-xmpp/switchboard/services/roster/sqlitestore"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
@@ -41,110 +45,6 @@ const (
 	ioTimeout    = 10 * time.Second
 )
 
-// ---- fakes of the two gRPC services ----
-
-// errUnavailable is what a gRPC client returns when the service is down.
-var errUnavailable = status.Error(codes.Unavailable, "connection refused")
-
-// fakeCredentials is an account store answering GetCredentials.
-type fakeCredentials struct {
-	mu       sync.Mutex
-	accounts map[string][]sasl.ScramKeys // bare JID -> keys
-	err      error                       // returned by every call when set
-}
-
-func newFakeCredentials(t *testing.T, users ...string) *fakeCredentials {
-	t.Helper()
-	f := &fakeCredentials{accounts: map[string][]sasl.ScramKeys{}}
-	for _, u := range users {
-		var keys []sasl.ScramKeys
-		for _, h := range []string{"SHA-1", "SHA-256"} {
-			k, err := sasl.NewScramKeys(h, testPassword, sasl.MinIterations)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys = append(keys, k)
-		}
-		f.accounts[u+"@"+testDomain] = keys
-	}
-	return f
-}
-
-func (f *fakeCredentials) GetCredentials(_ context.Context, in *rosterv1.GetCredentialsRequest, _ ...grpc.CallOption) (*rosterv1.GetCredentialsResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
-	keys, ok := f.accounts[in.GetJid()]
-	if !ok {
-		return nil, status.Error(codes.NotFound, "no such account")
-	}
-	resp := &rosterv1.GetCredentialsResponse{}
-	for _, k := range keys {
-		resp.Scram = append(resp.Scram, &rosterv1.ScramCredential{
-			Hash: k.Hash, Salt: k.Salt, Iterations: uint32(k.Iterations), StoredKey: k.StoredKey, ServerKey: k.ServerKey,
-		})
-	}
-	return resp, nil
-}
-
-// fakeRegistry is a session registry with the replace-on-bind rule of the
-// presence service.
-type fakeRegistry struct {
-	mu       sync.Mutex
-	sessions map[string]*presencev1.Session // full JID -> session
-	unbound  []string                       // session ids, in order
-	err      error
-}
-
-func newFakeRegistry() *fakeRegistry {
-	return &fakeRegistry{sessions: map[string]*presencev1.Session{}}
-}
-
-func (f *fakeRegistry) Bind(_ context.Context, in *presencev1.BindRequest, _ ...grpc.CallOption) (*presencev1.BindResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return nil, f.err
-	}
-	resp := &presencev1.BindResponse{}
-	if old, ok := f.sessions[in.GetJid()]; ok {
-		resp.Replaced = append(resp.Replaced, old)
-	}
-	f.sessions[in.GetJid()] = &presencev1.Session{Jid: in.GetJid(), Node: in.GetNode(), SessionId: in.GetSessionId()}
-	return resp, nil
-}
-
-func (f *fakeRegistry) Unbind(_ context.Context, in *presencev1.UnbindRequest, _ ...grpc.CallOption) (*presencev1.UnbindResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.unbound = append(f.unbound, in.GetSessionId())
-	if s, ok := f.sessions[in.GetJid()]; ok && s.GetSessionId() == in.GetSessionId() {
-		delete(f.sessions, in.GetJid())
-		return &presencev1.UnbindResponse{Removed: true}, nil
-	}
-	return &presencev1.UnbindResponse{}, nil
-}
-
-// session returns the session bound to full, or nil.
-func (f *fakeRegistry) session(full string) *presencev1.Session {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.sessions[full]
-}
-
-func (f *fakeRegistry) wasUnbound(id string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, u := range f.unbound {
-		if u == id {
-			return true
-		}
-	}
-	return false
-}
-
 // ---- the server under test ----
 
 type env struct {
@@ -153,14 +53,59 @@ type env struct {
 	cfg   Config
 	nc    *nats.Conn // the server's
 	spy   *nats.Conn // the test's own connection
-	creds *fakeCredentials
-	reg   *fakeRegistry
+	reg   presencev1.SessionRegistryClient
 	roots *x509.CertPool
 	stop  func()
 }
 
-// newEnv starts an embedded NATS server and a c2s Server on loopback
-// ports with users alice and bob. mod adjusts the configuration.
+// services starts the real roster service (SQLite in a temporary
+// directory, with accounts alice and bob) and presence service (in
+// memory) on one gRPC server reached in process, as the one-process
+// binary wires them.
+func services(t *testing.T) (rosterv1.CredentialServiceClient, presencev1.SessionRegistryClient) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "switchboard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	rs, err := roster.New(roster.Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := rs.CreateAccount(ctx, u+"@"+testDomain, testPassword); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ps, err := presence.New(presence.Config{Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := grpc.NewServer()
+	rs.Register(gs)
+	ps.Register(gs)
+	l := grpcx.Listen()
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(l) }()
+	cc, err := grpcx.Dial(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cc.Close()
+		gs.Stop()
+		if err := <-served; err != nil {
+			t.Errorf("gRPC Serve: %v", err)
+		}
+	})
+	return rosterv1.NewCredentialServiceClient(cc), presencev1.NewSessionRegistryClient(cc)
+}
+
+// newEnv starts an embedded NATS server, the roster and presence services
+// and a c2s Server on loopback ports. mod adjusts the configuration.
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
 	ns, err := natsembed.Start(natsembed.Options{})
@@ -188,15 +133,16 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		t.Fatal(err)
 	}
 	roots.AddCert(leaf)
-	e := &env{t: t, nc: nc, spy: spy, creds: newFakeCredentials(t, "alice", "bob"), reg: newFakeRegistry(), roots: roots}
+	creds, reg := services(t)
+	e := &env{t: t, nc: nc, spy: spy, reg: reg, roots: roots}
 	e.cfg = Config{
 		Domain:          testDomain,
 		Node:            testNode,
 		Listen:          "127.0.0.1:0",
 		ListenDirectTLS: "127.0.0.1:0",
 		TLS:             tlsconf.Server([]tls.Certificate{cert}, false),
-		Credentials:     e.creds,
-		Sessions:        e.reg,
+		Credentials:     creds,
+		Sessions:        reg,
 		NATS:            nc,
 		Subjects:        bus.New("test", 4),
 		Logger:          testLogger(t),
@@ -573,10 +519,27 @@ func (c *client) bind(resource string) string {
 	return c.jid
 }
 
+// lookup returns the registry's session for a full JID, or nil.
+func (e *env) lookup(full string) *presencev1.Session {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	resp, err := e.reg.Lookup(ctx, &presencev1.LookupRequest{Jid: full})
+	if err != nil {
+		e.t.Fatalf("Lookup(%s): %v", full, err)
+	}
+	for _, s := range resp.GetSessions() {
+		if s.GetJid() == full {
+			return s
+		}
+	}
+	return nil
+}
+
 // sessionID returns the id the registry knows the client's session by.
 func (c *client) sessionID() string {
 	c.t.Helper()
-	s := c.e.reg.session(c.jid)
+	s := c.e.lookup(c.jid)
 	if s == nil {
 		c.t.Fatalf("%s is not in the registry", c.jid)
 	}
@@ -594,3 +557,7 @@ func recv(t *testing.T, ch <-chan *busv1.Stanza) *busv1.Stanza {
 		return nil
 	}
 }
+
+// r2 is the source of the client's reader after a restart on the same
+// layer.
+func (c *client) r2() io.Reader { return io.TeeReader(c.conn, c.wire) }

@@ -142,7 +142,7 @@ func TestNegotiationOrder_RFC6120_4_3(t *testing.T) {
 			t.Errorf("whitespace between elements during negotiation: %q", w)
 		}
 	}
-	if s := e.reg.session("alice@example.test/balcony"); s == nil || s.GetNode() != testNode {
+	if s := e.lookup("alice@example.test/balcony"); s == nil || s.GetNode() != testNode {
 		t.Fatalf("registry has %v", s)
 	}
 	waitFor(t, "one session", func() bool { return e.srv.SessionCount() == 1 })
@@ -257,10 +257,7 @@ func TestUnknownUserFailsLikeWrongPassword_RFC6120_6_5_10(t *testing.T) {
 }
 
 func TestCredentialServiceDownGetsTemporaryAuthFailure_RFC6120_6_5_11(t *testing.T) {
-	e := newEnv(t, nil)
-	e.creds.mu.Lock()
-	e.creds.err = errUnavailable
-	e.creds.mu.Unlock()
+	e := newEnv(t, func(c *Config) { c.Credentials = failingCredentials{errUnavailable} })
 	c := e.dialDirect()
 	c.open()
 	c.header()
