@@ -215,7 +215,7 @@ func (e *Element) appendXML(b []byte, parentSpace string, scope prefixes) []byte
 	b = append(b, e.Local...)
 	if e.Space != parentSpace {
 		b = append(b, " xmlns='"...)
-		b = appendEscaped(b, e.Space, true)
+		b = AppendEscaped(b, e.Space, true)
 		b = append(b, '\'')
 	}
 	for _, a := range e.Attrs {
@@ -227,7 +227,7 @@ func (e *Element) appendXML(b []byte, parentSpace string, scope prefixes) []byte
 		b = append(b, " xmlns:"...)
 		b = append(b, pfx...)
 		b = append(b, "='"...)
-		b = appendEscaped(b, a.Space, true)
+		b = AppendEscaped(b, a.Space, true)
 		b = append(b, '\'')
 	}
 	for _, a := range e.Attrs {
@@ -242,7 +242,7 @@ func (e *Element) appendXML(b []byte, parentSpace string, scope prefixes) []byte
 		}
 		b = append(b, a.Local...)
 		b = append(b, "='"...)
-		b = appendEscaped(b, a.Value, true)
+		b = AppendEscaped(b, a.Value, true)
 		b = append(b, '\'')
 	}
 	if len(e.Nodes) == 0 {
@@ -253,7 +253,7 @@ func (e *Element) appendXML(b []byte, parentSpace string, scope prefixes) []byte
 		if n.Elem != nil {
 			b = n.Elem.appendXML(b, e.Space, scope)
 		} else {
-			b = appendEscaped(b, n.Text, false)
+			b = AppendEscaped(b, n.Text, false)
 		}
 	}
 	b = append(b, "</"...)
@@ -261,13 +261,23 @@ func (e *Element) appendXML(b []byte, parentSpace string, scope prefixes) []byte
 	return append(b, '>')
 }
 
-// appendEscaped escapes character data or an attribute value. Characters
-// that XML 1.0 does not allow, and bytes that are not UTF-8, are replaced by
+// AppendEscaped appends s escaped as character data, or as an attribute
+// value when attr is set: markup characters become predefined entities, whitespace that
+// attribute normalisation would change becomes character references, and
+// what XML cannot carry (invalid UTF-8, forbidden characters) becomes
 // U+FFFD.
-func appendEscaped(b []byte, s string, attr bool) []byte {
+func AppendEscaped(b []byte, s string, attr bool) []byte {
 	last := 0
 	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
+		c := s[i]
+		if c < utf8.RuneSelf && c >= 0x20 && c != '<' && c != '>' && c != '&' && c != '\'' && c != '"' {
+			i++
+			continue
+		}
+		r, size := rune(c), 1
+		if c >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
 		var esc string
 		switch {
 		case r == '<':

@@ -5,7 +5,6 @@ import (
 	"io"
 	"slices"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
 )
@@ -191,7 +190,7 @@ func (w *Writer) appendTop(b []byte, e *dom.Element) []byte {
 		if n.Elem != nil {
 			b = n.Elem.AppendXML(b, w.ns)
 		} else {
-			b = appendEscaped(b, n.Text, false)
+			b = dom.AppendEscaped(b, n.Text, false)
 		}
 	}
 	b = append(b, "</"...)
@@ -296,55 +295,6 @@ func appendAttr(b []byte, name, value string) []byte {
 // appendValue appends "='value'" with value escaped.
 func appendValue(b []byte, value string) []byte {
 	b = append(b, "='"...)
-	b = appendEscaped(b, value, true)
+	b = dom.AppendEscaped(b, value, true)
 	return append(b, '\'')
-}
-
-// appendEscaped escapes character data or an attribute value the way dom
-// does: markup characters become predefined entities, whitespace that
-// attribute normalisation would change becomes character references, and
-// what XML cannot carry (invalid UTF-8, forbidden characters) becomes
-// U+FFFD.
-func appendEscaped(b []byte, s string, attr bool) []byte {
-	last := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf && c >= 0x20 && c != '<' && c != '>' && c != '&' && c != '\'' && c != '"' {
-			i++
-			continue
-		}
-		r, size := rune(c), 1
-		if c >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(s[i:])
-		}
-		var esc string
-		switch {
-		case r == '<':
-			esc = "&lt;"
-		case r == '>':
-			esc = "&gt;"
-		case r == '&':
-			esc = "&amp;"
-		case r == '\'' && attr:
-			esc = "&apos;"
-		case r == '"' && attr:
-			esc = "&quot;"
-		case r == '\n' && attr:
-			esc = "&#xA;"
-		case r == '\t' && attr:
-			esc = "&#x9;"
-		case r == '\r':
-			esc = "&#xD;"
-		case r == utf8.RuneError && size == 1, !isXMLChar(r):
-			esc = "\uFFFD"
-		default:
-			i += size
-			continue
-		}
-		b = append(b, s[last:i]...)
-		b = append(b, esc...)
-		i += size
-		last = i
-	}
-	return append(b, s[last:]...)
 }
