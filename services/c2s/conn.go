@@ -32,7 +32,7 @@ type conn struct {
 	directTLS bool
 	peer      string
 	sessionID string
-	log       *slog.Logger
+	logp      atomic.Pointer[slog.Logger] // gains the JID at binding
 
 	// reader
 	nc       net.Conn // raw's deadlineConn, or the TLS connection over it
@@ -68,6 +68,9 @@ type conn struct {
 
 func (c *conn) isBound() bool { return c.bound.Load() }
 
+// logger is the connection's logger; safe from any goroutine.
+func (c *conn) logger() *slog.Logger { return c.logp.Load() }
+
 func (s *Server) newConn(raw net.Conn, directTLS bool) *conn {
 	c := &conn{
 		srv:        s,
@@ -79,7 +82,7 @@ func (s *Server) newConn(raw net.Conn, directTLS bool) *conn {
 		writerDone: make(chan struct{}),
 		closeReq:   make(chan struct{}),
 	}
-	c.log = s.log.With("peer", c.peer, "session", c.sessionID)
+	c.logp.Store(s.log.With("peer", c.peer, "session", c.sessionID))
 	c.dl = &deadlineConn{Conn: raw, c: c, negotiation: time.Now().Add(s.cfg.NegotiationTimeout)}
 	c.nc = c.dl
 	return c
@@ -131,7 +134,7 @@ func (c *conn) terminate(err error) {
 	var serr *stream.Error
 	switch {
 	case errors.Is(err, stream.ErrClosed):
-		c.log.Debug("stream closed by the client")
+		c.logger().Debug("stream closed by the client")
 		c.close(nil, true)
 		c.awaitWriter()
 		c.raw.Close()
@@ -156,9 +159,9 @@ func (c *conn) terminate(err error) {
 	default:
 		if !c.closing.Load() {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, errWriterGone) {
-				c.log.Info("connection closed without a closing stream tag")
+				c.logger().Info("connection closed without a closing stream tag")
 			} else {
-				c.log.Info("connection failed", "err", err)
+				c.logger().Info("connection failed", "err", err)
 			}
 		}
 		c.abort()
@@ -209,7 +212,7 @@ func (c *conn) close(serr *stream.Error, drain bool) {
 		c.drainOnClose = drain
 		c.closing.Store(true)
 		if serr != nil {
-			c.log.Info("stream error", "condition", string(serr.Condition), "text", serr.Text, "jid", c.jidString())
+			c.logger().Info("stream error", "condition", string(serr.Condition), "text", serr.Text)
 		}
 		close(c.closeReq)
 		// Cut a read or a write that is blocked now to the closing
@@ -219,22 +222,13 @@ func (c *conn) close(serr *stream.Error, drain bool) {
 	})
 }
 
-// jidString is the bound JID for logs; safe from any goroutine only after
-// binding (it is written before the session is published).
-func (c *conn) jidString() string {
-	if !c.isBound() {
-		return ""
-	}
-	return c.jid.String()
-}
-
 // handshake runs the TLS handshake over the connection (after <proceed/>
 // or at once on a direct TLS port) and records the channel binding data.
 func (c *conn) handshake() error {
 	cfg, leaf := c.srv.tlsSrv.config()
 	tc := tls.Server(c.dl, cfg)
 	if err := tc.Handshake(); err != nil {
-		c.log.Info("TLS handshake failed", "err", err)
+		c.logger().Info("TLS handshake failed", "err", err)
 		return errHandshake
 	}
 	cs := tc.ConnectionState()
@@ -242,7 +236,7 @@ func (c *conn) handshake() error {
 	c.cb = channelBinding(cs, leaf())
 	c.nc = tc
 	c.r.Reset(tc)
-	c.log.Debug("TLS established", "version", tls.VersionName(cs.Version), "suite", tls.CipherSuiteName(cs.CipherSuite))
+	c.logger().Debug("TLS established", "version", tls.VersionName(cs.Version), "suite", tls.CipherSuiteName(cs.CipherSuite))
 	return nil
 }
 

@@ -54,6 +54,7 @@ type env struct {
 	nc    *nats.Conn // the server's
 	spy   *nats.Conn // the test's own connection
 	reg   presencev1.SessionRegistryClient
+	logs  *logBook
 	roots *x509.CertPool
 	stop  func()
 }
@@ -134,7 +135,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	}
 	roots.AddCert(leaf)
 	creds, reg := services(t)
-	e := &env{t: t, nc: nc, spy: spy, reg: reg, roots: roots}
+	e := &env{t: t, nc: nc, spy: spy, reg: reg, roots: roots, logs: &logBook{}}
 	e.cfg = Config{
 		Domain:          testDomain,
 		Node:            testNode,
@@ -145,7 +146,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		Sessions:        reg,
 		NATS:            nc,
 		Subjects:        bus.New("test", 4),
-		Logger:          testLogger(t),
+		Logger:          testLogger(t, e.logs),
 	}
 	if mod != nil {
 		mod(&e.cfg)
@@ -175,14 +176,16 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 	return e
 }
 
-// testLogger writes the server's log to the test log, at debug level when
-// C2S_TEST_DEBUG is set.
-func testLogger(t *testing.T) *slog.Logger {
+// testLogger writes the server's log to the test log (warnings, or
+// everything when C2S_TEST_DEBUG is set) and keeps every line in logs.
+func testLogger(t *testing.T, logs *logBook) *slog.Logger {
 	level := slog.LevelWarn
 	if os.Getenv("C2S_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level}))
+	text := slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: level})
+	all := slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})
+	return slog.New(teeHandler{text, all})
 }
 
 type tWriter struct{ t *testing.T }
@@ -190,6 +193,60 @@ type tWriter struct{ t *testing.T }
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
+}
+
+// logBook keeps log lines for tests that check what was logged.
+type logBook struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBook) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(b))
+	return len(b), nil
+}
+
+// find returns the first line containing every part, or "".
+func (l *logBook) find(parts ...string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+next:
+	for _, line := range l.lines {
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				continue next
+			}
+		}
+		return line
+	}
+	return ""
+}
+
+// teeHandler sends records to two handlers.
+type teeHandler struct{ a, b slog.Handler }
+
+func (h teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.a.Enabled(ctx, l) || h.b.Enabled(ctx, l)
+}
+
+func (h teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	if h.a.Enabled(ctx, r.Level) {
+		h.a.Handle(ctx, r.Clone())
+	}
+	if h.b.Enabled(ctx, r.Level) {
+		return h.b.Handle(ctx, r)
+	}
+	return nil
+}
+
+func (h teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{h.a.WithAttrs(as), h.b.WithAttrs(as)}
+}
+
+func (h teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{h.a.WithGroup(name), h.b.WithGroup(name)}
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -166,7 +166,7 @@ func (c *conn) openStream() error {
 		if from, err := jid.Parse(h.From); err == nil {
 			resp.To = from.String()
 		} else {
-			c.log.Info("ignoring malformed from in stream header", "from", h.From)
+			c.logger().Info("ignoring malformed from in stream header", "from", h.From)
 		}
 	}
 	major, ok := parseVersion(h.Version)
@@ -192,7 +192,7 @@ func (c *conn) openStream() error {
 			return err
 		}
 		if serr.Condition == stream.HostUnknown {
-			c.log.Info("stream for a domain not served", "to", h.To)
+			c.logger().Info("stream for a domain not served", "to", h.To)
 		}
 		return serr
 	}
@@ -259,7 +259,7 @@ func (c *conn) features() *dom.Element {
 // stream (RFC 6120 section 5.4.2.2).
 func (c *conn) startTLS() error {
 	if c.tls != nil || c.srv.cfg.TLS == nil || (c.state != stateStartTLS && c.state != stateAuth) {
-		c.log.Info("STARTTLS where it is not offered")
+		c.logger().Info("STARTTLS where it is not offered")
 		if err := c.sendElement(dom.New(nsTLS, "failure")); err != nil {
 			return err
 		}
@@ -314,7 +314,7 @@ func (c *conn) saslStep(ctx context.Context, mech string, in []byte) error {
 	if err := c.send(outItem{el: success}); err != nil {
 		return err
 	}
-	c.log.Info("authenticated", "user", c.user)
+	c.logger().Info("authenticated", "user", c.user)
 	// RFC 6120 section 6.4.6: both sides restart the stream on the same
 	// connection; what the client sent before <success/> arrived is void.
 	c.r.Reset(c.nc)
@@ -328,11 +328,11 @@ func (c *conn) saslStep(ctx context.Context, mech string, in []byte) error {
 func (c *conn) saslFail(err error, mech string) error {
 	var f *sasl.Failure
 	if !errors.As(err, &f) {
-		c.log.Warn("authentication error", "err", err)
+		c.logger().Warn("authentication error", "err", err)
 		f = &sasl.Failure{Condition: sasl.TemporaryAuthFailure}
 	}
 	c.failures++
-	c.log.Info("authentication failed", "condition", string(f.Condition), "mechanism", mech, "failures", c.failures)
+	c.logger().Info("authentication failed", "condition", string(f.Condition), "mechanism", mech, "failures", c.failures)
 	if werr := c.sendElement(f.Element()); werr != nil {
 		return werr
 	}
@@ -354,18 +354,18 @@ func (c *conn) bind(ctx context.Context, iq *dom.Element) error {
 	full, err := jid.New(c.user, c.srv.cfg.Domain, res)
 	if err != nil {
 		// RFC 6120 section 7.7.2.1.
-		c.log.Info("bad resource in bind request", "resource", res, "err", err)
+		c.logger().Info("bad resource in bind request", "resource", res, "err", err)
 		return c.replyError(iq, &stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest, Text: "the resourcepart cannot be used"})
 	}
 	c.jid = full
 	if err := c.srv.register(ctx, c); err != nil {
-		c.log.Warn("session registration failed", "jid", full.String(), "err", err)
+		c.logger().Warn("session registration failed", "jid", full.String(), "err", err)
 		return c.replyError(iq, &stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError})
 	}
+	c.logp.Store(c.logger().With("jid", full.String()))
 	c.bound.Store(true)
 	c.state = stateSession
-	c.log = c.log.With("jid", full.String())
-	c.log.Info("resource bound")
+	c.logger().Info("resource bound")
 	result := dom.New(stream.NSClient, "iq", "type", "result", "id", iq.Attr("id"))
 	result.Append(dom.New(nsBind, "bind").Append(dom.New(nsBind, "jid").AppendText(full.String())))
 	// Negotiation is over: whitespace keepalives may start.

@@ -240,7 +240,7 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		c.log.Debug("connection accepted", "direct_tls", direct)
+		c.logger().Debug("connection accepted", "direct_tls", direct)
 		go func() {
 			defer s.wg.Done()
 			c.serve(ctx)
@@ -281,7 +281,7 @@ func (s *Server) register(ctx context.Context, c *conn) error {
 		if err != nil {
 			s.log.Warn("asking a replaced session to close failed", "jid", r.GetJid(), "node", r.GetNode(), "err", err)
 		} else {
-			c.log.Info("replacing a session bound to the same address", "replaced_node", r.GetNode(), "replaced_session", r.GetSessionId())
+			c.logger().Info("replacing a session bound to the same address", "replaced_node", r.GetNode(), "replaced_session", r.GetSessionId())
 		}
 	}
 	return nil

@@ -231,6 +231,9 @@ func TestFullQueueClosesOnlyThatSession_RFC6120_4_9_3_14(t *testing.T) {
 		}
 	}
 	waitFor(t, "the fast session alone", func() bool { return e.srv.SessionCount() == 1 })
+	if line := e.logs.find("stream error", "condition=policy-violation", "outbound queue full", "peer="+slow.raw.LocalAddr().String()); line == "" {
+		t.Fatal("no log line names the slow peer and the policy-violation")
+	}
 
 	// The other session still gets its stanzas and can send.
 	msg := "<message xmlns='jabber:client' to='bob@example.test/fast'><body>still here</body></message>"
@@ -239,10 +242,20 @@ func TestFullQueueClosesOnlyThatSession_RFC6120_4_9_3_14(t *testing.T) {
 	fast.probe("p1")
 }
 
-func TestWhitespaceKeepaliveWhenIdle_RFC6120_4_6_1(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.KeepaliveInterval = 20 * time.Millisecond })
+func TestWhitespaceKeepaliveOnlyAfterNegotiation_RFC6120_4_6_1(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.KeepaliveInterval = time.Millisecond })
 	c := e.dial()
 	c.login("alice", "desk")
+	// From the TLS layer's first byte to the bind result, nothing stood
+	// between elements, although the interval passed many times.
+	wire := c.wire.String()
+	end := strings.Index(wire, "</iq>")
+	if end < 0 {
+		t.Fatalf("no bind result in %q", wire)
+	}
+	if negotiation := wire[:end]; strings.Contains(negotiation, "> ") || strings.Contains(negotiation, ">\n") {
+		t.Fatalf("whitespace during negotiation: %q", negotiation)
+	}
 	b := make([]byte, 1)
 	for range 3 {
 		c.conn.SetReadDeadline(time.Now().Add(ioTimeout))

@@ -25,13 +25,13 @@ func (c *conn) handleStanza(ctx context.Context, el *dom.Element) error {
 	if f := el.Attr("from"); f != "" {
 		fj, err := jid.Parse(f)
 		if err != nil || (fj != c.jid && fj != c.jid.Bare()) {
-			c.log.Info("stanza with a forged from", "from", f)
+			c.logger().Info("stanza with a forged from", "from", f)
 			return &stream.Error{Condition: stream.InvalidFrom, Text: "from must be the session's own address"}
 		}
 	}
 	if el.Local == stanza.IQ {
 		if reason := checkIQ(el); reason != "" {
-			c.log.Info("bad IQ", "reason", reason, "id", el.Attr("id"), "type", el.Attr("type"))
+			c.logger().Info("bad IQ", "reason", reason, "id", el.Attr("id"), "type", el.Attr("type"))
 			return c.replyError(el, &stanza.Error{Type: stanza.Modify, Condition: stanza.BadRequest, Text: reason})
 		}
 	}
@@ -39,7 +39,7 @@ func (c *conn) handleStanza(ctx context.Context, el *dom.Element) error {
 	if t := el.Attr("to"); t != "" {
 		var err error
 		if to, err = jid.Parse(t); err != nil {
-			c.log.Info("stanza with a malformed to", "to", t, "err", err)
+			c.logger().Info("stanza with a malformed to", "to", t, "err", err)
 			return c.replyError(el, &stanza.Error{Type: stanza.Modify, Condition: stanza.JIDMalformed})
 		}
 		el.SetAttr("to", to.String())
@@ -69,7 +69,7 @@ func (c *conn) handleStanza(ctx context.Context, el *dom.Element) error {
 	}
 	if err := c.publish(el, to); err != nil {
 		// Never lose a stanza silently: the client is told to retry.
-		c.log.Warn("publishing a stanza failed", "err", err)
+		c.logger().Warn("publishing a stanza failed", "err", err)
 		return c.replyError(el, &stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError, Text: "the stanza could not be routed; try again"})
 	}
 	return nil
@@ -105,7 +105,7 @@ func checkIQ(el *dom.Element) string {
 func (c *conn) replyError(el *dom.Element, e *stanza.Error) error {
 	r := stanza.ErrorReply(el, e)
 	if r == nil {
-		c.log.Debug("not answering an error stanza with an error", "condition", string(e.Condition))
+		c.logger().Debug("not answering an error stanza with an error", "condition", string(e.Condition))
 		return nil
 	}
 	r.SetAttr("from", "")
@@ -171,11 +171,11 @@ func (c *conn) end(ctx context.Context) {
 	if c.avail {
 		un := dom.New(stream.NSClient, "presence", "type", "unavailable", "from", c.jid.String())
 		if err := c.publish(un, jid.JID{}); err != nil {
-			c.log.Warn("publishing the final unavailable presence failed", "err", err)
+			c.logger().Warn("publishing the final unavailable presence failed", "err", err)
 		}
 	}
 	if _, err := c.srv.cfg.Sessions.Unbind(ctx, &presencev1.UnbindRequest{Jid: c.jid.String(), SessionId: c.sessionID}); err != nil {
-		c.log.Warn("unbinding the session failed", "err", err)
+		c.logger().Warn("unbinding the session failed", "err", err)
 	}
-	c.log.Info("session ended")
+	c.logger().Info("session ended")
 }

@@ -63,7 +63,7 @@ func (c *conn) sendElement(el *dom.Element) error { return c.send(outItem{el: el
 // client does not read fast enough: it is closed, and nobody else waits.
 func (c *conn) deliver(raw []byte) {
 	if c.closing.Load() {
-		c.log.Debug("delivery to a closing session dropped")
+		c.logger().Debug("delivery to a closing session dropped")
 		return
 	}
 	select {
@@ -191,7 +191,7 @@ func (c *conn) drain(write func(outItem) error) error {
 // is closed, which also ends the reader.
 func (c *conn) writeFailed(err error) {
 	c.closing.Store(true)
-	c.log.Debug("write failed", "err", err)
+	c.logger().Debug("write failed", "err", err)
 	c.raw.Close()
 }
 
