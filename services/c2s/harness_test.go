@@ -336,6 +336,8 @@ type client struct {
 	wire *recorder
 	r    *stream.Reader
 	jid  string
+	// maxTLS caps the TLS version the client offers; 0 is Go's default.
+	maxTLS uint16
 }
 
 // dial connects to the STARTTLS port.
@@ -352,12 +354,17 @@ func (e *env) dialDirect() *client {
 
 func (e *env) dialAddr(addr string, direct bool) *client {
 	e.t.Helper()
+	return e.dialVersion(addr, direct, 0)
+}
+
+func (e *env) dialVersion(addr string, direct bool, maxTLS uint16) *client {
+	e.t.Helper()
 	raw, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() { raw.Close() })
-	c := &client{t: e.t, e: e, raw: raw, conn: raw}
+	c := &client{t: e.t, e: e, raw: raw, conn: raw, maxTLS: maxTLS}
 	if direct {
 		c.handshake()
 	}
@@ -368,7 +375,7 @@ func (e *env) dialAddr(addr string, direct bool) *client {
 
 func (c *client) handshake() {
 	c.t.Helper()
-	tc := tls.Client(c.raw, &tls.Config{ServerName: testDomain, RootCAs: c.e.roots})
+	tc := tls.Client(c.raw, &tls.Config{ServerName: testDomain, RootCAs: c.e.roots, MaxVersion: c.maxTLS})
 	tc.SetDeadline(time.Now().Add(ioTimeout))
 	if err := tc.Handshake(); err != nil {
 		c.t.Fatalf("TLS handshake: %v", err)
@@ -492,15 +499,28 @@ func mechanisms(f *dom.Element) []string {
 // final element (success or failure).
 func (c *client) auth(mech, user, password string, plusOffered bool) *dom.Element {
 	c.t.Helper()
-	var cbType string
+	return c.authCB(mech, sasl.CBTLSExporter, user, password, plusOffered)
+}
+
+// authCB is auth with the channel binding type for -PLUS mechanisms,
+// computed on the client's side of the connection.
+func (c *client) authCB(mech, cbType, user, password string, plusOffered bool) *dom.Element {
+	c.t.Helper()
 	var cbData []byte
 	if strings.HasSuffix(mech, "-PLUS") {
 		cs := c.conn.(*tls.Conn).ConnectionState()
-		cbType = sasl.CBTLSExporter
 		var err error
-		if cbData, err = cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); err != nil {
+		switch cbType {
+		case sasl.CBTLSExporter:
+			cbData, err = cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32)
+		case sasl.CBTLSServerEndPoint:
+			cbData, err = sasl.TLSServerEndPoint(cs.PeerCertificates[0])
+		}
+		if err != nil {
 			c.t.Fatal(err)
 		}
+	} else {
+		cbType = ""
 	}
 	cl, err := sasl.NewScramClient(mech, user, password, "", cbType, cbData, plusOffered)
 	if err != nil {

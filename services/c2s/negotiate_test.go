@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"crypto/tls"
 	"io"
 	"regexp"
 	"slices"
@@ -156,6 +157,27 @@ func TestChannelBindingPlusAuthenticates_RFC9266(t *testing.T) {
 	c.next()
 	if el := c.auth(sasl.ScramSHA256Plus, "bob", testPassword, true); el.Local != "success" {
 		t.Fatalf("SCRAM-SHA-256-PLUS with tls-exporter: %s", el)
+	}
+}
+
+func TestChannelBindingTypesOverTLS12_RFC5929_RFC9266(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, cbType := range []string{sasl.CBTLSServerEndPoint, sasl.CBTLSExporter} {
+		c := e.dialVersion(e.srv.DirectTLSAddr().String(), true, tls.VersionTLS12)
+		if cs := c.conn.(*tls.Conn).ConnectionState(); cs.Version != tls.VersionTLS12 {
+			t.Fatalf("negotiated %s", tls.VersionName(cs.Version))
+		}
+		c.open()
+		c.header()
+		// Go's TLS 1.2 uses the extended master secret, so tls-exporter
+		// is offered too (RFC 9266 section 2).
+		f := c.next()
+		if cb := f.Child(nsSASLCB, "sasl-channel-binding"); cb == nil || len(cb.Children()) != 2 {
+			t.Fatalf("features %s", f)
+		}
+		if el := c.authCB(sasl.ScramSHA256Plus, cbType, "alice", testPassword, true); el.Local != "success" {
+			t.Fatalf("SCRAM-SHA-256-PLUS with %s: %s", cbType, el)
+		}
 	}
 }
 
