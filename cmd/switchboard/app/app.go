@@ -217,7 +217,7 @@ func (a *App) build() error {
 		Sessions:           presencev1.NewSessionRegistryClient(conn),
 		NATS:               a.c2sNC,
 		Subjects:           subjects,
-		Logger:             a.log.With("service", "c2s"),
+		Logger:             a.log, // c2s adds service=c2s itself
 	})
 	if err != nil {
 		return fmt.Errorf("c2s: %w", err)
