@@ -68,11 +68,26 @@ func (n *node) String() string {
 	if n == nil {
 		return "<nil>"
 	}
-	b, err := xml.Marshal(n)
+	b, err := xml.Marshal(n.withoutXMLNS())
 	if err != nil {
 		return fmt.Sprintf("{%s}%s (%v)", n.XMLName.Space, n.XMLName.Local, err)
 	}
 	return string(b)
+}
+
+// withoutXMLNS drops the namespace declarations, which xml.Marshal would
+// write twice (it declares XMLName.Space itself).
+func (n *node) withoutXMLNS() node {
+	c := node{XMLName: n.XMLName, Text: n.Text}
+	for _, a := range n.Attrs {
+		if a.Name.Space != "xmlns" && !(a.Name.Space == "" && a.Name.Local == "xmlns") {
+			c.Attrs = append(c.Attrs, a)
+		}
+	}
+	for i := range n.Nodes {
+		c.Nodes = append(c.Nodes, n.Nodes[i].withoutXMLNS())
+	}
+	return c
 }
 
 // errStreamEnd is returned by rawConn.next when the server closed its
@@ -254,10 +269,17 @@ func (s *server) rawLogin(t testing.TB, local, resource string) *rawConn {
 
 // expectStreamError checks the end of a stream by a stream error (RFC 6120
 // section 4.9): the next element is <stream:error> with exactly the
-// condition cond, then </stream:stream>, nothing after it; then, after our
-// own closing tag, the server closes the TCP connection (a read returns
-// EOF) within the deadline.
-func (r *rawConn) expectStreamError(cond string) *node {
+// condition cond, then </stream:stream>, nothing after it, and then the
+// server closes the TCP connection (a read returns EOF) within the
+// deadline.
+//
+// reply says whether the client answers with its own closing tag (RFC 6120
+// section 4.4), as it should when its stream is still well-formed; the
+// server then waits for it before closing. After input the server cannot
+// parse (broken XML, over a limit) it closes at once, and the client sends
+// nothing more: bytes arriving at a socket that is being closed unread
+// would turn the server's FIN into a reset.
+func (r *rawConn) expectStreamError(cond string, reply bool) *node {
 	r.t.Helper()
 	n := r.mustNext("a stream error")
 	if !n.is(nsStream, "error") {
@@ -272,22 +294,21 @@ func (r *rawConn) expectStreamError(cond string) *node {
 	if len(conds) != 1 || conds[0] != cond {
 		r.t.Fatalf("stream error conditions %v, want exactly [%s] (%s)", conds, cond, n)
 	}
-	r.expectStreamEnd()
+	r.expectStreamEnd(reply)
 	return n
 }
 
 // expectStreamEnd checks that the server's stream ends here: its closing
-// tag, nothing after it, and the connection closed after ours.
-func (r *rawConn) expectStreamEnd() {
+// tag, nothing after it, and the connection closed (after our own closing
+// tag when reply is set).
+func (r *rawConn) expectStreamEnd(reply bool) {
 	r.t.Helper()
 	if n, err := r.next(); !errors.Is(err, errStreamEnd) {
-		r.t.Fatalf("after the stream error: got %s, %v; want </stream:stream>", n, err)
+		r.t.Fatalf("got %s, %v; want </stream:stream>", n, err)
 	}
-	// RFC 6120 section 4.4: we answer with our closing tag; the server
-	// then closes the connection. A server that already closed resets it
-	// or refuses the write, which is also fine.
-	r.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
-	io.WriteString(r.conn, "</stream:stream>")
+	if reply {
+		r.send("</stream:stream>")
+	}
 	r.expectEOF()
 }
 
