@@ -52,10 +52,6 @@ func lookupFor(src credentialSource, domain string) sasl.Lookup {
 	}
 }
 
-// errNoChannelBinding is returned for a channel binding type the
-// connection cannot provide.
-var errNoChannelBinding = errors.New("c2s: channel binding type not available")
-
 // exporterLabel is the TLS exporter label of RFC 9266.
 const exporterLabel = "EXPORTER-Channel-Binding"
 

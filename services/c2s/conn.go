@@ -17,10 +17,6 @@ import (
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
-// errCloseStream asks for an orderly close without a stream error (after a
-// STARTTLS <failure/>, RFC 6120 section 5.4.2.2).
-var errCloseStream = errors.New("c2s: closing the stream")
-
 // conn is one client connection: a reader goroutine (serve, which runs the
 // negotiation and then reads stanzas) and a writer goroutine (writeLoop).
 //
@@ -239,9 +235,6 @@ func (c *conn) handshake() error {
 	c.logger().Debug("TLS established", "version", tls.VersionName(cs.Version), "suite", tls.CipherSuiteName(cs.CipherSuite))
 	return nil
 }
-
-// errHandshake marks a failed TLS handshake.
-var errHandshake = errors.New("c2s: TLS handshake failed")
 
 // deadlineConn sets the read deadline before every read, so that any data
 // (whitespace keepalives included) proves the client alive: until the

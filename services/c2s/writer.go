@@ -9,10 +9,6 @@ import (
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
-// errWriterGone is returned to the reader when the writer goroutine has
-// stopped (the stream is closed or the connection failed).
-var errWriterGone = errors.New("c2s: stream writer stopped")
-
 // outItem is one entry of a session's outbound queue. Exactly one of raw,
 // el and header is set.
 type outItem struct {
