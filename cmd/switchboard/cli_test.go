@@ -7,8 +7,10 @@ import (
 	"crypto/pbkdf2"
 	"crypto/sha256"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -193,6 +195,20 @@ func TestInvalidSettingErrorNamesFlagOrVariable(t *testing.T) {
 				t.Errorf("stderr %q does not contain %q", r.stderr, c.want)
 			}
 		})
+	}
+}
+
+func TestBusyPortIsRuntimeErrorNamingTheFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r := runCmd(t, nil, "", "serve", "--data-dir", t.TempDir(), "--c2s-direct-tls-listen", "off",
+		"--c2s-listen", busy.Addr().String())
+	want := fmt.Sprintf("--c2s-listen %q: bind: address already in use", busy.Addr().String())
+	if r.code != exitRuntime || !strings.Contains(r.stderr, want) {
+		t.Errorf("got %d %q, want status 1 and %q", r.code, r.stderr, want)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,8 +124,14 @@ func (a *App) build() error {
 	a.store = st
 	a.onClose("account store", func(context.Context) error { return st.Close() })
 
+	if err := probeListen(cfg.NATSListen); err != nil {
+		return &SettingError{SettingNATSListen, cfg.NATSListen, err}
+	}
 	ns, err := natsembed.Start(natsembed.Options{Listen: cfg.NATSListen})
 	if err != nil {
+		if cfg.NATSListen != "" {
+			return &SettingError{SettingNATSListen, cfg.NATSListen, err}
+		}
 		return fmt.Errorf("embedded NATS: %w", err)
 	}
 	a.nats = ns
@@ -220,7 +227,15 @@ func (a *App) build() error {
 		Logger:             a.log, // c2s adds service=c2s itself
 	})
 	if err != nil {
-		return fmt.Errorf("c2s: %w", err)
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "listen" {
+			// c2s could not bind: name the setting (c2s names its field).
+			if strings.Contains(err.Error(), "ListenDirectTLS") {
+				return &SettingError{SettingC2SDirectTLSListen, cfg.C2SDirectTLSListen, oe.Err}
+			}
+			return &SettingError{SettingC2SListen, cfg.C2SListen, oe.Err}
+		}
+		return err
 	}
 	a.onClose("c2s listeners", func(ctx context.Context) error {
 		if a.c2sStarted.Load() {
@@ -508,6 +523,29 @@ func (a *App) Config() Config { return a.cfg }
 // Roster is the roster service, for in-process administration (tests
 // create accounts with it).
 func (a *App) Roster() *roster.Service { return a.roster }
+
+// probeListen reports whether addr can be bound now. nats-server binds in
+// the background and natsembed.Start then only notices a busy port by
+// timing out after 10s; probing first turns the common case (the port is
+// taken) into an immediate error. A port taken between probe and start
+// still gets the timeout.
+func probeListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) {
+			return oe.Err
+		}
+		return err
+	}
+	return ln.Close()
+}
 
 func addrString(a net.Addr) string {
 	if a == nil {

@@ -478,26 +478,38 @@ func TestCloseWithoutRunReleasesListeners(t *testing.T) {
 	}
 }
 
-func TestNewFailsOnBusyPortAndReleasesTheRest(t *testing.T) {
+func TestNewFailsOnBusyPortNamingTheSettingAndReleasesTheRest(t *testing.T) {
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
+	addr := busy.Addr().String()
 	cfg := testConfig(t)
-	cfg.MetricsListen = busy.Addr().String()
-	if _, err := New(cfg); err == nil {
-		t.Fatal("New succeeded on a busy port")
-	} else if !strings.Contains(err.Error(), "MetricsListen") {
-		t.Errorf("error %q does not name the setting", err)
+	for _, c := range []struct {
+		setting string
+		set     func(*Config)
+	}{
+		{SettingC2SListen, func(c *Config) { c.C2SListen = addr }},
+		{SettingC2SDirectTLSListen, func(c *Config) { c.C2SDirectTLSListen = addr }},
+		{SettingGRPCListen, func(c *Config) { c.GRPCListen = addr }},
+		{SettingNATSListen, func(c *Config) { c.NATSListen = addr }},
+		{SettingMetricsListen, func(c *Config) { c.MetricsListen = addr }},
+	} {
+		bad := cfg
+		c.set(&bad)
+		_, err := New(bad)
+		var se *SettingError
+		if !errors.As(err, &se) || se.Setting != c.setting || se.Value != addr {
+			t.Errorf("%s on a busy port: error %v, want a SettingError naming it", c.setting, err)
+		}
 	}
-	// The data directory's database was closed: a new App opens it.
-	cfg.MetricsListen = ""
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New after a failed New: %v", err)
+	// Each failed New closed the database and the listeners it had opened:
+	// a new App on the same directory and the default ports starts.
+	a := startApp(t, cfg)
+	if _, f := openStream(t, dial(t, a.C2SAddr()), "localhost"); f.StartTLS == nil {
+		t.Error("no STARTTLS offered after the failed starts")
 	}
-	a.Close()
 }
 
 func TestNormalizeNamesTheFieldAtFault(t *testing.T) {
