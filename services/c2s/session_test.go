@@ -3,6 +3,7 @@ package c2s
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -218,17 +219,24 @@ func TestFullQueueClosesOnlyThatSession_RFC6120_4_9_3_14(t *testing.T) {
 	}
 
 	// The slow client reads nothing: deliveries fill the socket buffers,
-	// then its queue.
+	// then its queue. After each burst a marker for the fast session,
+	// published after it on the same subject, shows the burst was handed
+	// to the sessions.
+	e.srv.mu.Lock()
+	slowConn := e.srv.sessions[slowID]
+	e.srv.mu.Unlock()
 	body := strings.Repeat("x", 32<<10)
 	raw := "<message xmlns='jabber:client' to='alice@example.test/slow'><body>" + body + "</body></message>"
-	for i := 0; e.lookup("alice@example.test/slow") != nil; i++ {
-		if i == 2000 {
+	for round := 0; !slowConn.closing.Load(); round++ {
+		if round == 100 {
 			t.Fatal("the slow session was never closed")
 		}
-		e.deliver(slowID, raw)
-		if i%16 == 15 {
-			e.spy.Flush()
+		for range 64 {
+			e.deliver(slowID, raw)
 		}
+		marker := fmt.Sprintf("<message xmlns='jabber:client' to='bob@example.test/fast' id='m%d'/>", round)
+		e.deliver(fastID, marker)
+		fast.expect(marker)
 	}
 	waitFor(t, "the fast session alone", func() bool { return e.srv.SessionCount() == 1 })
 	if line := e.logs.find("stream error", "condition=policy-violation", "outbound queue full", "peer="+slow.raw.LocalAddr().String()); line == "" {
