@@ -10,7 +10,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 all: build
 
 help:
-	@echo "make run          run the server with its embedded defaults (go run ./cmd/switchboard)"
+	@echo "make run          build and run the server with its embedded defaults"
 	@echo "make build        build bin/switchboard"
 	@echo "make test         everything CI checks (scripts/test.sh)"
 	@echo "make lint         gofmt -l and go vet, every module"
@@ -19,9 +19,13 @@ help:
 	@echo "make fuzz         every fuzz target for FUZZTIME (default 10s)"
 	@echo "make bench        every benchmark, every module"
 
-# ARGS passes flags through: make run ARGS='--domain example.org'
+# ARGS passes flags through: make run ARGS='--domain example.org'.
+# Like `go run ./cmd/switchboard`, but the server is exec'd rather than a
+# child of go run, so Ctrl-C stops it gracefully and make sees its own exit
+# status (go run reports 1 after any interrupt).
 run:
-	go run ./cmd/switchboard $(ARGS)
+	go build -o bin/switchboard ./cmd/switchboard
+	exec bin/switchboard $(ARGS)
 
 build:
 	go build -ldflags "-X main.version=$(VERSION)" -o bin/switchboard ./cmd/switchboard
