@@ -164,9 +164,18 @@ func deadlineFromContext(ctx context.Context, conn net.Conn, set func(time.Time)
 		}
 		return func() { _ = set(time.Time{}) }
 	}
-	stopAfter := context.AfterFunc(ctx, func() { _ = set(time.Unix(1, 0)) })
+	fired := make(chan struct{})
+	stopAfter := context.AfterFunc(ctx, func() {
+		_ = set(time.Unix(1, 0))
+		close(fired)
+	})
 	return func() {
-		stopAfter()
+		if !stopAfter() {
+			// The cancellation is running or ran: let it finish, or it
+			// could set its past deadline after the reset below and break
+			// the next caller's I/O.
+			<-fired
+		}
 		_ = set(time.Time{})
 	}
 }

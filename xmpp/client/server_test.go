@@ -94,7 +94,7 @@ type serverOpts struct {
 }
 
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	ln   net.Listener
 	opts serverOpts
 
@@ -118,7 +118,7 @@ type srvConn struct {
 	jid  jid.JID // the client's full JID
 }
 
-func newTestServer(t *testing.T, opts serverOpts) *testServer {
+func newTestServer(t testing.TB, opts serverOpts) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
