@@ -558,7 +558,8 @@ func (c *Client) HandleIQ(space, local string, h IQHandler) {
 }
 
 // IQ sends an IQ get or set and waits for its response. An id is added
-// when iq has none (iq itself is not changed). A response of type error
+// when iq has none, and the jabber:client namespace when it has no
+// namespace (iq itself is not changed). A response of type error
 // returns the response with its *stanza.Error. The wait is bounded by ctx;
 // a response that comes after ctx ended is dropped.
 func (c *Client) IQ(ctx context.Context, iq *dom.Element) (*dom.Element, error) {
@@ -570,10 +571,16 @@ func (c *Client) IQ(ctx context.Context, iq *dom.Element) (*dom.Element, error) 
 		return nil, fmt.Errorf("client: IQ to: %w", err)
 	}
 	id := iq.Attr("id")
-	if id == "" {
-		id = newID()
+	if id == "" || iq.Space == "" {
+		// Work on a shallow copy: the caller's element is left alone.
 		cp := *iq
-		cp.Attrs = append(append([]dom.Attr(nil), iq.Attrs...), dom.Attr{Local: "id", Value: id})
+		if id == "" {
+			id = newID()
+			cp.Attrs = append(append([]dom.Attr(nil), iq.Attrs...), dom.Attr{Local: "id", Value: id})
+		}
+		if cp.Space == "" {
+			cp.Space = stream.NSClient
+		}
 		iq = &cp
 	}
 	p := &pendingIQ{to: to, ch: make(chan *dom.Element, 1)}

@@ -394,3 +394,68 @@ func TestBytesInjectedAfterProceedRejected_RFC6120_5_4_3_3(t *testing.T) {
 		t.Errorf("Dial = %v, want the injected bytes refused", err)
 	}
 }
+
+func TestTLSExporterOnTLS12WithExtendedMasterSecret_RFC9266(t *testing.T) {
+	// crypto/tls negotiates the extended master secret on TLS 1.2, which
+	// makes tls-exporter safe there too (RFC 9266 section 3).
+	s := newTestServer(t, serverOpts{tlsMaxVersion: tls.VersionTLS12})
+	c, _ := s.dial(t, s.config())
+	cs, _ := c.TLS()
+	if _, err := cs.ExportKeyingMaterial("EXPORTER-Channel-Binding", nil, 32); cs.Version != tls.VersionTLS12 || err != nil {
+		t.Fatalf("TLS version %x, exporter: %v", cs.Version, err)
+	}
+	if c.Mechanism() != sasl.ScramSHA256Plus || c.ChannelBinding() != sasl.CBTLSExporter {
+		t.Errorf("mechanism %s with binding %q, want SCRAM-SHA-256-PLUS with tls-exporter", c.Mechanism(), c.ChannelBinding())
+	}
+}
+
+func TestNoCommonChannelBindingFallsBackToSCRAM_XEP0440(t *testing.T) {
+	// The server lists a type the client lacks: no -PLUS, and the GS2 flag
+	// says 'n' (the server offered -PLUS, so 'y' would be a downgrade alarm).
+	s := newTestServer(t, serverOpts{cbTypes: []string{}, advertiseCB: true})
+	c, _ := s.dial(t, s.config())
+	if c.Mechanism() != sasl.ScramSHA256 || c.ChannelBinding() != "" {
+		t.Errorf("mechanism %s with binding %q, want SCRAM-SHA-256 without binding", c.Mechanism(), c.ChannelBinding())
+	}
+}
+
+func TestGS2FlagSaysWhetherClientCouldBind_RFC5802_6(t *testing.T) {
+	// Without TLS there is no binding; the TLS cases run against the
+	// scripted server in the tests around this one.
+	all := []string{sasl.ScramSHA256Plus, sasl.ScramSHA256, sasl.Plain}
+	for _, tc := range []struct {
+		name                string
+		offered, allowed    []string
+		wantMech            string
+		wantNoBinding       bool
+		wantErrNoMechanism  bool
+		plainWithoutTLSFlag bool
+	}{
+		{name: "plaintext, PLUS offered", offered: all, wantMech: sasl.ScramSHA256, wantNoBinding: true},
+		{name: "plaintext, only PLAIN", offered: []string{sasl.Plain}, wantErrNoMechanism: true},
+		{name: "plaintext, PLAIN allowed", offered: []string{sasl.Plain}, plainWithoutTLSFlag: true, wantMech: sasl.Plain, wantNoBinding: true},
+		{name: "restricted to SCRAM-SHA-1", offered: all, allowed: []string{sasl.ScramSHA1}, wantErrNoMechanism: true},
+	} {
+		got, err := chooseMechanism(tc.offered, tc.allowed, nil, nil, tc.plainWithoutTLSFlag)
+		if tc.wantErrNoMechanism {
+			if !errors.Is(err, ErrNoMechanism) {
+				t.Errorf("%s: %+v, %v; want ErrNoMechanism", tc.name, got, err)
+			}
+			continue
+		}
+		if err != nil || got.mech != tc.wantMech || got.gs2NoBinding != tc.wantNoBinding {
+			t.Errorf("%s: %+v, %v; want %s with gs2NoBinding=%v", tc.name, got, err, tc.wantMech, tc.wantNoBinding)
+		}
+	}
+}
+
+func TestServerWithoutPlusGetsGS2FlagY_RFC5802_6(t *testing.T) {
+	// Over TLS the client could bind; the server offers no -PLUS, so the
+	// client says 'y' and a server that really offers -PLUS would notice
+	// the stripped list. This server is honest, so authentication works.
+	s := newTestServer(t, serverOpts{mechanisms: []string{sasl.ScramSHA256}})
+	c, _ := s.dial(t, s.config())
+	if c.Mechanism() != sasl.ScramSHA256 {
+		t.Errorf("mechanism = %s", c.Mechanism())
+	}
+}
