@@ -251,7 +251,8 @@ func (c *Client) shutdown(err error) {
 	_ = c.conn.Close()
 }
 
-// Send writes one top-level element, such as a stanza built by hand. The
+// Send writes one top-level element, such as a stanza built by hand (in
+// the jabber:client namespace, as dom.New(stream.NSClient, "message")). The
 // context bounds the write: its deadline is the socket's write deadline.
 // A write that fails or is interrupted part way ends the session, since the
 // stream cannot be resumed in the middle of an element.
