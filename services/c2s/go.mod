@@ -7,6 +7,7 @@ replace (
 	github.com/switchboard-xmpp/switchboard/proto => ../../proto
 	github.com/switchboard-xmpp/switchboard/services/presence => ../presence
 	github.com/switchboard-xmpp/switchboard/services/roster => ../roster
+	github.com/switchboard-xmpp/switchboard/services/router => ../router
 	github.com/switchboard-xmpp/switchboard/xmpp => ../../xmpp
 )
 
@@ -16,6 +17,7 @@ require (
 	github.com/switchboard-xmpp/switchboard/proto v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/services/presence v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/services/roster v0.0.0-00010101000000-000000000000
+	github.com/switchboard-xmpp/switchboard/services/router v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/xmpp v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12

@@ -53,6 +53,8 @@ type env struct {
 	cfg   Config
 	nc    *nats.Conn // the server's
 	spy   *nats.Conn // the test's own connection
+	nats  *natsembed.Server
+	cc    *grpc.ClientConn // to the roster and presence services
 	reg   presencev1.SessionRegistryClient
 	logs  *logBook
 	roots *x509.CertPool
@@ -63,7 +65,7 @@ type env struct {
 // directory, with accounts alice and bob) and presence service (in
 // memory) on one gRPC server reached in process, as the one-process
 // binary wires them.
-func services(t *testing.T) (rosterv1.CredentialServiceClient, presencev1.SessionRegistryClient) {
+func services(t *testing.T) *grpc.ClientConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -102,7 +104,7 @@ func services(t *testing.T) (rosterv1.CredentialServiceClient, presencev1.Sessio
 			t.Errorf("gRPC Serve: %v", err)
 		}
 	})
-	return rosterv1.NewCredentialServiceClient(cc), presencev1.NewSessionRegistryClient(cc)
+	return cc
 }
 
 // newEnv starts an embedded NATS server, the roster and presence services
@@ -134,8 +136,9 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		t.Fatal(err)
 	}
 	roots.AddCert(leaf)
-	creds, reg := services(t)
-	e := &env{t: t, nc: nc, spy: spy, reg: reg, roots: roots, logs: &logBook{}}
+	cc := services(t)
+	creds, reg := rosterv1.NewCredentialServiceClient(cc), presencev1.NewSessionRegistryClient(cc)
+	e := &env{t: t, nc: nc, spy: spy, cc: cc, reg: reg, roots: roots, logs: &logBook{}, nats: ns}
 	e.cfg = Config{
 		Domain:          testDomain,
 		Node:            testNode,
