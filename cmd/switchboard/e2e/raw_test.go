@@ -102,6 +102,15 @@ type rawConn struct {
 	tcp  net.Conn
 	conn net.Conn // tcp, or TLS over it
 	dec  *xml.Decoder
+	// wait bounds each read; zero means ioTimeout.
+	wait time.Duration
+}
+
+func (r *rawConn) readDeadline() time.Time {
+	if r.wait > 0 {
+		return time.Now().Add(r.wait)
+	}
+	return time.Now().Add(ioTimeout)
 }
 
 // rawDial opens a TCP connection to the server's STARTTLS listener.
@@ -152,7 +161,7 @@ func (r *rawConn) header() xml.StartElement {
 // next reads the next top-level element, skipping whitespace between
 // elements. It returns errStreamEnd for </stream:stream>.
 func (r *rawConn) next() (*node, error) {
-	r.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	r.conn.SetReadDeadline(r.readDeadline())
 	for {
 		tok, err := r.dec.Token()
 		if err != nil {

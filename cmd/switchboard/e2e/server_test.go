@@ -240,14 +240,16 @@ func (s *logSink) findFrom(from int, match func(logRecord) bool) (logRecord, <-c
 // for it to be logged.
 func (s *logSink) wait(t testing.TB, timeout time.Duration, what string, match func(logRecord) bool) logRecord {
 	t.Helper()
-	r, err := s.waitErr(timeout, match)
+	r, err := s.waitErr(timeout, nil, match)
 	if err != nil {
 		t.Fatalf("log line %s: %v", what, err)
 	}
 	return r
 }
 
-func (s *logSink) waitErr(timeout time.Duration, match func(logRecord) bool) (logRecord, error) {
+// waitErr is wait returning an error; it also gives up when abort is
+// closed (nil never is).
+func (s *logSink) waitErr(timeout time.Duration, abort <-chan struct{}, match func(logRecord) bool) (logRecord, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -257,6 +259,8 @@ func (s *logSink) waitErr(timeout time.Duration, match func(logRecord) bool) (lo
 		}
 		select {
 		case <-changed:
+		case <-abort:
+			return logRecord{}, errAborted
 		case <-deadline.C:
 			return logRecord{}, fmt.Errorf("not logged within %v", timeout)
 		}
@@ -368,5 +372,6 @@ func eventually(t testing.TB, timeout time.Duration, f func() error) {
 	}
 }
 
-// errTimeout reports a wait that ended by its deadline.
-var errTimeout = errors.New("timed out")
+// errAborted reports a wait given up because what it waited for can no
+// longer happen.
+var errAborted = errors.New("aborted")

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchboard-xmpp/switchboard/services/c2s"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
@@ -185,4 +186,27 @@ func TestStreamErrorsEndOnlyTheOffendingStream_RFC6120_4_9(t *testing.T) {
 			exchange(t, alice, bob, tc.name)
 		})
 	}
+}
+
+// TestStalledNegotiationGetsConnectionTimeout_RFC6120_4_9_3_4 opens a
+// stream and then says nothing: when the negotiation deadline passes
+// (c2s's default; the app has no setting for it, so the test waits the
+// full 30 seconds, in parallel with the others) the server ends the stream
+// with <connection-timeout/> and closes the connection, while a session
+// that is logged in keeps working.
+func TestStalledNegotiationGetsConnectionTimeout_RFC6120_4_9_3_4(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	s.createAccounts(t, "alice", "bob")
+	alice := s.dial(t, "alice", "witness")
+	bob := s.dial(t, "bob", "witness")
+
+	stalled := s.rawDial(t)
+	stalled.open()
+	stalled.wait = c2s.DefaultNegotiationTimeout + ioTimeout
+	// The server's read deadline has passed, so it does not wait for our
+	// closing tag: we send none (see expectStreamError).
+	stalled.expectStreamError(string(stream.ConnectionTimeout), false)
+	s.logs.wait(t, ioTimeout, "stream error connection-timeout", msgIs("stream error", "condition", string(stream.ConnectionTimeout)))
+	exchange(t, alice, bob, "after the timeout")
 }
