@@ -219,16 +219,12 @@ func (s *logSink) add(r logRecord) {
 	s.mu.Unlock()
 }
 
-// find returns the first record that match accepts.
-func (s *logSink) find(match func(logRecord) bool) (logRecord, bool) {
-	r, _, ok := s.findFrom(0, match)
-	return r, ok
-}
-
-func (s *logSink) findFrom(from int, match func(logRecord) bool) (logRecord, <-chan struct{}, bool) {
+// first returns the first record that match accepts, or the channel that
+// is closed when the next record comes.
+func (s *logSink) first(match func(logRecord) bool) (logRecord, <-chan struct{}, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range s.records[min(from, len(s.records)):] {
+	for _, r := range s.records {
 		if match(r) {
 			return r, nil, true
 		}
@@ -253,7 +249,7 @@ func (s *logSink) waitErr(timeout time.Duration, abort <-chan struct{}, match fu
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		r, changed, ok := s.findFrom(0, match)
+		r, changed, ok := s.first(match)
 		if ok {
 			return r, nil
 		}
@@ -351,25 +347,6 @@ func flatten(into map[string]string, prefix string, a slog.Attr) {
 		return
 	}
 	into[prefix+a.Key] = v.String()
-}
-
-// eventually calls f until it returns nil, every few milliseconds, and
-// fails the test with f's last error after timeout.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		<-tick.C
-	}
 }
 
 // errAborted reports a wait given up because what it waited for can no
