@@ -3,6 +3,7 @@ package c2s
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -266,9 +267,10 @@ func (c *conn) startTLS() error {
 		return errCloseStream
 	}
 	if n := c.r.Buffered(); n > 0 {
-		// Bytes sent after <starttls/> and before <proceed/> would be
-		// taken as if they came over TLS; a client must wait.
-		return &stream.Error{Condition: stream.PolicyViolation, Text: "data sent after <starttls/> before <proceed/>"}
+		// Sent before <proceed/>: never taken as if it came over TLS
+		// (the reader drops it when it moves to the TLS connection).
+		// Clients that end each element with a newline do this.
+		c.logger().Debug("discarding data sent after <starttls/>", "bytes", n)
 	}
 	if err := c.sendSync(outItem{el: dom.New(nsTLS, "proceed")}); err != nil {
 		return err
@@ -316,8 +318,15 @@ func (c *conn) saslStep(ctx context.Context, mech string, in []byte) error {
 	}
 	c.logger().Info("authenticated", "user", c.user)
 	// RFC 6120 section 6.4.6: both sides restart the stream on the same
-	// connection; what the client sent before <success/> arrived is void.
-	c.r.Reset(c.nc)
+	// connection. Bytes already read came before the client could see
+	// <success/>, so they are not the new header: they are dropped (a new
+	// source value makes the reader discard its buffer), which also
+	// spares clients that end <response/> with a newline an XML
+	// declaration after whitespace.
+	if n := c.r.Buffered(); n > 0 {
+		c.logger().Debug("discarding data sent before <success/>", "bytes", n)
+	}
+	c.r.Reset(&restarted{c.nc})
 	c.state, c.restart = stateBind, true
 	return nil
 }
@@ -371,6 +380,10 @@ func (c *conn) bind(ctx context.Context, iq *dom.Element) error {
 	// Negotiation is over: whitespace keepalives may start.
 	return c.send(outItem{el: result, keepalive: true})
 }
+
+// restarted is the connection as a new reader source after a SASL
+// restart; see saslStep.
+type restarted struct{ io.Reader }
 
 // isElem reports whether el is space:local.
 func isElem(el *dom.Element, space, local string) bool {

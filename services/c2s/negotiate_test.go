@@ -410,3 +410,31 @@ func TestSeveralResourcesPerAccount_RFC6120_7_1(t *testing.T) {
 	}
 	waitFor(t, "two sessions", func() bool { return e.srv.SessionCount() == 2 })
 }
+
+// Some clients (go-xmpp) end every element with a newline; the restarts
+// after STARTTLS and SASL must not take it as part of the new stream,
+// where an XML declaration after whitespace would be an error.
+func TestNewlineBeforeRestartIsDropped_RFC6120_4_3_3(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial()
+	c.open()
+	c.header()
+	c.next()
+	c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n")
+	c.expect("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+	c.handshake()
+	c.wire = &recorder{}
+	c.r.Reset(c.r2())
+	c.open()
+	c.header()
+	c.next()
+	c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + sasl.EncodePayload([]byte("\x00alice\x00"+testPassword)) + "</auth>\n")
+	c.expect("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+	c.r.Reset(c.r2())
+	c.open() // with an XML declaration
+	c.header()
+	c.next()
+	if got := c.bind("nl"); got != "alice@example.test/nl" {
+		t.Fatal(got)
+	}
+}
