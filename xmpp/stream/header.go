@@ -24,10 +24,13 @@ func (r *Reader) readHeader() (h Header, empty bool, err error) {
 	case 0xFE, 0xFF, 0x00: // UTF-16 or UTF-32
 		return h, false, newError(UnsupportedEncoding, "stream not encoded in UTF-8")
 	}
-	decl := true // an XML declaration may come here, and only here
+	// An XML declaration may come first, and only once. Whitespace before it
+	// is tolerated: on a restarted stream it is usually the line break a
+	// client wrote after its last element of the previous stream
+	// (go-sendxmpp does this), and it carries no meaning.
+	decl := true
 	for {
 		if isSpace(c) {
-			decl = false
 			if c, err = r.skipSpace(c); err != nil {
 				return h, false, err
 			}
