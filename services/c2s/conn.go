@@ -46,7 +46,7 @@ type conn struct {
 	avail    bool
 
 	// writer
-	queue      chan outItem
+	queue      chan *outItem
 	writerDone chan struct{}
 	noWrite    atomic.Bool // a TLS handshake is running: write nothing
 
@@ -74,7 +74,7 @@ func (s *Server) newConn(raw net.Conn, directTLS bool) *conn {
 		directTLS:  directTLS,
 		peer:       raw.RemoteAddr().String(),
 		sessionID:  randomID(),
-		queue:      make(chan outItem, s.cfg.QueueSize),
+		queue:      make(chan *outItem, s.cfg.QueueSize),
 		writerDone: make(chan struct{}),
 		closeReq:   make(chan struct{}),
 	}

@@ -204,7 +204,7 @@ func (c *conn) openStream() error {
 // features of the current state when withFeatures.
 func (c *conn) sendHeader(h stream.Header, withFeatures bool) error {
 	c.noWrite.Store(false)
-	if err := c.send(outItem{header: &h, conn: c.nc}); err != nil {
+	if err := c.send(&outItem{header: &h, conn: c.nc}); err != nil {
 		return err
 	}
 	if !withFeatures {
@@ -272,7 +272,7 @@ func (c *conn) startTLS() error {
 		// Clients that end each element with a newline do this.
 		c.logger().Debug("discarding data sent after <starttls/>", "bytes", n)
 	}
-	if err := c.sendSync(outItem{el: dom.New(nsTLS, "proceed")}); err != nil {
+	if err := c.sendSync(&outItem{el: dom.New(nsTLS, "proceed")}); err != nil {
 		return err
 	}
 	c.noWrite.Store(true)
@@ -313,7 +313,7 @@ func (c *conn) saslStep(ctx context.Context, mech string, in []byte) error {
 	}
 	c.user = c.exchange.Username()
 	c.exchange = nil
-	if err := c.send(outItem{el: success}); err != nil {
+	if err := c.send(&outItem{el: success}); err != nil {
 		return err
 	}
 	c.logger().Info("authenticated", "user", c.user)
@@ -378,7 +378,7 @@ func (c *conn) bind(ctx context.Context, iq *dom.Element) error {
 	result := dom.New(stream.NSClient, "iq", "type", "result", "id", iq.Attr("id"))
 	result.Append(dom.New(nsBind, "bind").Append(dom.New(nsBind, "jid").AppendText(full.String())))
 	// Negotiation is over: whitespace keepalives may start.
-	return c.send(outItem{el: result, keepalive: true})
+	return c.send(&outItem{el: result, keepalive: true})
 }
 
 // restarted is the connection as a new reader source after a SASL

@@ -9,8 +9,9 @@ import (
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
-// outItem is one entry of a session's outbound queue. Exactly one of raw,
-// el and header is set.
+// outItem is one entry of a session's outbound queue, which holds
+// pointers so that an empty slot costs one word. Exactly one of raw, el
+// and header is set.
 type outItem struct {
 	raw []byte       // a delivery, already self-contained
 	el  *dom.Element // an element built here (negotiation, replies)
@@ -28,7 +29,7 @@ type outItem struct {
 // send queues it for the writer, waiting while the queue is full. It is
 // used by the reader goroutine, which may block: that is back pressure on
 // the client that caused the output.
-func (c *conn) send(it outItem) error {
+func (c *conn) send(it *outItem) error {
 	select {
 	case c.queue <- it:
 		return nil
@@ -38,7 +39,7 @@ func (c *conn) send(it outItem) error {
 }
 
 // sendSync queues it and waits until it is written and flushed.
-func (c *conn) sendSync(it outItem) error {
+func (c *conn) sendSync(it *outItem) error {
 	it.flushed = make(chan error, 1)
 	if err := c.send(it); err != nil {
 		return err
@@ -52,7 +53,7 @@ func (c *conn) sendSync(it outItem) error {
 }
 
 // sendElement queues one element.
-func (c *conn) sendElement(el *dom.Element) error { return c.send(outItem{el: el}) }
+func (c *conn) sendElement(el *dom.Element) error { return c.send(&outItem{el: el}) }
 
 // deliver queues a delivery without blocking; it runs on the NATS callback
 // goroutine, shared by every session of the node. A full queue means the
@@ -63,7 +64,7 @@ func (c *conn) deliver(raw []byte) {
 		return
 	}
 	select {
-	case c.queue <- outItem{raw: raw}:
+	case c.queue <- &outItem{raw: raw}:
 	default:
 		c.close(&stream.Error{Condition: stream.PolicyViolation, Text: "outbound queue full: the client does not read its stream"}, false)
 	}
@@ -85,7 +86,7 @@ func (c *conn) writeLoop() {
 			keepalive.Stop()
 		}
 	}()
-	write := func(it outItem) error {
+	write := func(it *outItem) error {
 		c.raw.SetWriteDeadline(c.writeDeadline())
 		var err error
 		switch {
@@ -170,7 +171,7 @@ func (c *conn) writeLoop() {
 
 // drain writes what is queued when a graceful close starts, so that
 // replies and deliveries accepted before it are not lost.
-func (c *conn) drain(write func(outItem) error) error {
+func (c *conn) drain(write func(*outItem) error) error {
 	for {
 		select {
 		case it := <-c.queue:
