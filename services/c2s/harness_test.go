@@ -48,7 +48,7 @@ const (
 // ---- the server under test ----
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	cfg   Config
 	nc    *nats.Conn // the server's
@@ -65,7 +65,7 @@ type env struct {
 // directory, with accounts alice and bob) and presence service (in
 // memory) on one gRPC server reached in process, as the one-process
 // binary wires them.
-func services(t *testing.T) *grpc.ClientConn {
+func services(t testing.TB) *grpc.ClientConn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -109,7 +109,7 @@ func services(t *testing.T) *grpc.ClientConn {
 
 // newEnv starts an embedded NATS server, the roster and presence services
 // and a c2s Server on loopback ports. mod adjusts the configuration.
-func newEnv(t *testing.T, mod func(*Config)) *env {
+func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
 	ns, err := natsembed.Start(natsembed.Options{})
 	if err != nil {
@@ -181,7 +181,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 
 // testLogger writes the server's log to the test log (warnings, or
 // everything when C2S_TEST_DEBUG is set) and keeps every line in logs.
-func testLogger(t *testing.T, logs *logBook) *slog.Logger {
+func testLogger(t testing.TB, logs *logBook) *slog.Logger {
 	level := slog.LevelWarn
 	if os.Getenv("C2S_TEST_DEBUG") != "" {
 		level = slog.LevelDebug
@@ -191,7 +191,7 @@ func testLogger(t *testing.T, logs *logBook) *slog.Logger {
 	return slog.New(teeHandler{text, all})
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
@@ -253,7 +253,7 @@ func (h teeHandler) WithGroup(name string) slog.Handler {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(ioTimeout)
 	for !cond() {
@@ -330,7 +330,7 @@ func (r *recorder) String() string {
 }
 
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	raw  net.Conn
 	conn net.Conn // raw, or TLS over it
@@ -627,7 +627,7 @@ func (c *client) sessionID() string {
 }
 
 // recv waits for a routed stanza.
-func recv(t *testing.T, ch <-chan *busv1.Stanza) *busv1.Stanza {
+func recv(t testing.TB, ch <-chan *busv1.Stanza) *busv1.Stanza {
 	t.Helper()
 	select {
 	case st := <-ch:
