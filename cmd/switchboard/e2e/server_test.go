@@ -219,9 +219,15 @@ func (s *logSink) add(r logRecord) {
 	s.mu.Unlock()
 }
 
-// first returns the first record that match accepts, or the channel that
-// is closed when the next record comes.
-func (s *logSink) first(match func(logRecord) bool) (logRecord, <-chan struct{}, bool) {
+// first returns the first record that match accepts.
+func (s *logSink) first(match func(logRecord) bool) (logRecord, bool) {
+	r, _, ok := s.firstOrNext(match)
+	return r, ok
+}
+
+// firstOrNext is first that also returns the channel that is closed when
+// the next record comes.
+func (s *logSink) firstOrNext(match func(logRecord) bool) (logRecord, <-chan struct{}, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.records {
@@ -249,7 +255,7 @@ func (s *logSink) waitErr(timeout time.Duration, abort <-chan struct{}, match fu
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
-		r, changed, ok := s.first(match)
+		r, changed, ok := s.firstOrNext(match)
 		if ok {
 			return r, nil
 		}
