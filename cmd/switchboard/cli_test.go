@@ -86,6 +86,11 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		"SWITCHBOARD_CERT_FILE":             "/etc/sb/cert.pem",
 		"SWITCHBOARD_KEY_FILE":              "/etc/sb/key.pem",
 		"SWITCHBOARD_SHUTDOWN_TIMEOUT":      "3s",
+		"SWITCHBOARD_MAX_STANZA_BYTES":      "65536",
+		"SWITCHBOARD_MAX_AUTH_FAILURES":     "5",
+		"SWITCHBOARD_NEGOTIATION_TIMEOUT":   "10s",
+		"SWITCHBOARD_IDLE_TIMEOUT":          "2m",
+		"SWITCHBOARD_KEEPALIVE_INTERVAL":    "30s",
 		"SWITCHBOARD_LOG_LEVEL":             "debug",
 		"SWITCHBOARD_LOG_FORMAT":            "json",
 	}
@@ -111,6 +116,11 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		CertFile:           "/etc/sb/cert.pem",
 		KeyFile:            "/etc/sb/key.pem",
 		ShutdownTimeout:    3 * time.Second,
+		MaxStanzaBytes:     65536,
+		MaxAuthFailures:    5,
+		NegotiationTimeout: 10 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		KeepaliveInterval:  30 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config from the environment:\n got %+v\nwant %+v", cfg, want)
@@ -181,6 +191,8 @@ func TestInvalidSettingErrorNamesFlagOrVariable(t *testing.T) {
 		{"boolean in env", nil, map[string]string{"SWITCHBOARD_LEGACY_3DES": "maybe"}, `SWITCHBOARD_LEGACY_3DES "maybe": not a boolean`},
 		{"duration in env", nil, map[string]string{"SWITCHBOARD_SHUTDOWN_TIMEOUT": "soon"}, `SWITCHBOARD_SHUTDOWN_TIMEOUT "soon"`},
 		{"negative duration", []string{"--shutdown-timeout=-1s"}, nil, `--shutdown-timeout "-1s": negative`},
+		{"tiny stanza limit", []string{"--max-stanza-bytes", "100"}, nil, `--max-stanza-bytes "100": must be 0 (default) or at least 1024`},
+		{"negative idle timeout", nil, map[string]string{"SWITCHBOARD_IDLE_TIMEOUT": "-5s"}, `SWITCHBOARD_IDLE_TIMEOUT "-5s": negative`},
 		{"log level", []string{"--log-level", "loud"}, nil, `invalid value "loud" for flag -log-level: must be debug, info, warn or error`},
 		{"unknown flag", []string{"--c2s-port", "5222"}, nil, `flag provided but not defined: -c2s-port`},
 		{"positional argument", []string{"now"}, nil, `serve takes no arguments, got "now"`},

@@ -49,6 +49,16 @@ func newServeFlags() *serveFlags {
 	str(&c.KeyFile, "key-file", app.SettingKeyFile, "PEM private key of --cert-file")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
 	s.field[app.SettingShutdownTimeout] = "shutdown-timeout"
+	fs.IntVar(&c.MaxStanzaBytes, "max-stanza-bytes", 0, "largest stanza a client may send, in bytes; 0: 262144")
+	s.field[app.SettingMaxStanzaBytes] = "max-stanza-bytes"
+	fs.IntVar(&c.MaxAuthFailures, "max-auth-failures", 0, "failed SASL attempts before the stream is closed; 0: 3")
+	s.field[app.SettingMaxAuthFailures] = "max-auth-failures"
+	fs.DurationVar(&c.NegotiationTimeout, "negotiation-timeout", 0, "time a client has from connecting to binding a resource; 0: 30s")
+	s.field[app.SettingNegotiationTimeout] = "negotiation-timeout"
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 0, "close a client stream after this long without traffic; 0: 5m")
+	s.field[app.SettingIdleTimeout] = "idle-timeout"
+	fs.DurationVar(&c.KeepaliveInterval, "keepalive-interval", 0, "whitespace keepalive interval on idle client streams; 0: 60s")
+	s.field[app.SettingKeepaliveInterval] = "keepalive-interval"
 	s.log.register(fs)
 	s.fs = fs
 	return s

@@ -39,6 +39,7 @@ type conn struct {
 	cb       func(string) ([]byte, error)
 	lang     string
 	exchange sasl.Server
+	mech     string // mechanism of the running or last exchange
 	failures int
 	user     string
 	jid      jid.JID

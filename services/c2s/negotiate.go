@@ -81,8 +81,8 @@ func (c *conn) step(ctx context.Context, el *dom.Element) error {
 			if err != nil {
 				return c.saslFail(err, mech)
 			}
-			c.exchange, c.state = ex, stateSASL
-			return c.saslStep(ctx, mech, in)
+			c.exchange, c.mech, c.state = ex, mech, stateSASL
+			return c.saslStep(ctx, in)
 		case isElem(el, sasl.NS, "response"), isElem(el, sasl.NS, "abort"):
 			return c.saslFail(&sasl.Failure{Condition: sasl.MalformedRequest, Text: "no authentication exchange is running"}, "")
 		case isClientStanza(el):
@@ -96,12 +96,12 @@ func (c *conn) step(ctx context.Context, el *dom.Element) error {
 			in, err := sasl.DecodePayload(el.Text())
 			if err != nil {
 				c.exchange, c.state = nil, stateAuth
-				return c.saslFail(err, "")
+				return c.saslFail(err, c.mech)
 			}
-			return c.saslStep(ctx, "", in)
+			return c.saslStep(ctx, in)
 		case isElem(el, sasl.NS, "abort"):
 			c.exchange, c.state = nil, stateAuth
-			return c.saslFail(&sasl.Failure{Condition: sasl.Aborted}, "")
+			return c.saslFail(&sasl.Failure{Condition: sasl.Aborted}, c.mech)
 		case isElem(el, sasl.NS, "auth"):
 			c.exchange, c.state = nil, stateAuth
 			return c.saslFail(&sasl.Failure{Condition: sasl.MalformedRequest, Text: "an authentication exchange is already running"}, "")
@@ -296,13 +296,13 @@ func (c *conn) saslConfig() *sasl.ServerConfig {
 }
 
 // saslStep feeds one client message to the running exchange.
-func (c *conn) saslStep(ctx context.Context, mech string, in []byte) error {
+func (c *conn) saslStep(ctx context.Context, in []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 	defer cancel()
 	out, done, err := c.exchange.Step(ctx, in)
 	if err != nil {
 		c.exchange, c.state = nil, stateAuth
-		return c.saslFail(err, mech)
+		return c.saslFail(err, c.mech)
 	}
 	if !done {
 		return c.sendElement(dom.New(sasl.NS, "challenge").AppendText(sasl.EncodePayload(out)))
@@ -316,7 +316,7 @@ func (c *conn) saslStep(ctx context.Context, mech string, in []byte) error {
 	if err := c.send(&outItem{el: success}); err != nil {
 		return err
 	}
-	c.logger().Info("authenticated", "user", c.user)
+	c.logger().Info("authenticated", "user", c.user, "mechanism", c.mech)
 	// RFC 6120 section 6.4.6: both sides restart the stream on the same
 	// connection. Bytes already read came before the client could see
 	// <success/>, so they are not the new header: they are dropped (a new

@@ -168,7 +168,11 @@ func (c *conn) end(ctx context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
 	defer cancel()
-	if c.avail {
+	// A session replaced by a new bind of the same full JID sends no
+	// unavailable presence: the address stays online in its successor, and
+	// the account's other resources would otherwise see it go offline.
+	replaced := c.closeErr != nil && c.closeErr.Condition == stream.Conflict
+	if c.avail && !replaced {
 		un := dom.New(stream.NSClient, "presence", "type", "unavailable", "from", c.jid.String())
 		if err := c.publish(un, jid.JID{}); err != nil {
 			c.logger().Warn("publishing the final unavailable presence failed", "err", err)

@@ -43,6 +43,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/services/roster/sqlitestore"
 	"github.com/switchboard-xmpp/switchboard/services/router"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
 // App is one Switchboard node with all its services.
@@ -220,6 +221,11 @@ func (a *App) build() error {
 		TLSOptional:        cfg.TLSOptional,
 		AllowPlaintextAuth: cfg.AllowPlaintextAuth,
 		Mechanisms:         mechs,
+		Limits:             stream.Limits{MaxStanzaBytes: cfg.MaxStanzaBytes},
+		MaxAuthFailures:    cfg.MaxAuthFailures,
+		NegotiationTimeout: cfg.NegotiationTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		KeepaliveInterval:  cfg.KeepaliveInterval,
 		Credentials:        rosterv1.NewCredentialServiceClient(conn),
 		Sessions:           presencev1.NewSessionRegistryClient(conn),
 		NATS:               a.c2sNC,

@@ -83,6 +83,13 @@ type Config struct {
 	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 
+	// Client stream limits; zero means the c2s default.
+	MaxStanzaBytes     int           // bytes of one stanza (default 256 KiB)
+	MaxAuthFailures    int           // failed SASL attempts per stream (default 3)
+	NegotiationTimeout time.Duration // from connect to bound resource (default 30s)
+	IdleTimeout        time.Duration // no traffic from the client (default 5m)
+	KeepaliveInterval  time.Duration // whitespace keepalive when idle (default 60s)
+
 	// Logger receives the log of every service; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -149,6 +156,11 @@ const (
 	SettingCertFile           = "CertFile"
 	SettingKeyFile            = "KeyFile"
 	SettingShutdownTimeout    = "ShutdownTimeout"
+	SettingMaxStanzaBytes     = "MaxStanzaBytes"
+	SettingMaxAuthFailures    = "MaxAuthFailures"
+	SettingNegotiationTimeout = "NegotiationTimeout"
+	SettingIdleTimeout        = "IdleTimeout"
+	SettingKeepaliveInterval  = "KeepaliveInterval"
 )
 
 // knownMechanisms are the SASL mechanisms c2s can offer.
@@ -218,6 +230,24 @@ func (c Config) Normalize() (Config, error) {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxStanzaBytes < 0 || (c.MaxStanzaBytes > 0 && c.MaxStanzaBytes < 1024) {
+		return c, &SettingError{SettingMaxStanzaBytes, fmt.Sprint(c.MaxStanzaBytes), errors.New("must be 0 (default) or at least 1024")}
+	}
+	if c.MaxAuthFailures < 0 {
+		return c, &SettingError{SettingMaxAuthFailures, fmt.Sprint(c.MaxAuthFailures), errors.New("negative")}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{SettingNegotiationTimeout, c.NegotiationTimeout},
+		{SettingIdleTimeout, c.IdleTimeout},
+		{SettingKeepaliveInterval, c.KeepaliveInterval},
+	} {
+		if d.v < 0 {
+			return c, &SettingError{d.name, d.v.String(), errors.New("negative")}
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

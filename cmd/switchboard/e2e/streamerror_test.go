@@ -3,8 +3,9 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/switchboard-xmpp/switchboard/services/c2s"
+	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
@@ -190,20 +191,20 @@ func TestStreamErrorsEndOnlyTheOffendingStream_RFC6120_4_9(t *testing.T) {
 
 // TestStalledNegotiationGetsConnectionTimeout_RFC6120_4_9_3_4 opens a
 // stream and then says nothing: when the negotiation deadline passes
-// (c2s's default; the app has no setting for it, so the test waits the
-// full 30 seconds, in parallel with the others) the server ends the stream
+// (configured short here) the server ends the stream
 // with <connection-timeout/> and closes the connection, while a session
 // that is logged in keeps working.
 func TestStalledNegotiationGetsConnectionTimeout_RFC6120_4_9_3_4(t *testing.T) {
 	t.Parallel()
-	s := startServer(t)
+	const negotiation = 2 * time.Second
+	s := startServer(t, func(c *app.Config) { c.NegotiationTimeout = negotiation })
 	s.createAccounts(t, "alice", "bob")
 	alice := s.dial(t, "alice", "witness")
 	bob := s.dial(t, "bob", "witness")
 
 	stalled := s.rawDial(t)
 	stalled.open()
-	stalled.wait = c2s.DefaultNegotiationTimeout + ioTimeout
+	stalled.wait = negotiation + ioTimeout
 	// The server's read deadline has passed, so it does not wait for our
 	// closing tag: we send none (see expectStreamError).
 	stalled.expectStreamError(string(stream.ConnectionTimeout), false)
