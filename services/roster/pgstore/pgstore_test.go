@@ -253,20 +253,6 @@ func TestCallerDeadlineShorterThanTheQueryTimeoutWins(t *testing.T) {
 	}
 }
 
-func TestCreatedIsStoredToTheMillisecond(t *testing.T) {
-	s := openStore(t, testDSN(), newSchema(t))
-	a := account("juliet@example.com")
-	a.Created = time.Date(2026, 3, 1, 12, 0, 0, 123_456_789, time.FixedZone("x", 3600))
-	mustCreate(t, s, a)
-	got, err := s.Account(testContext(t), a.JID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := time.UnixMilli(a.Created.UnixMilli()); !got.Created.Equal(want) {
-		t.Errorf("Created = %v, want %v", got.Created, want)
-	}
-}
-
 func TestAccountWithoutScramKeysReadsBackWithNone(t *testing.T) {
 	s := openStore(t, testDSN(), newSchema(t))
 	a := roster.Account{JID: "juliet@example.com", Created: time.UnixMilli(1)}

@@ -34,6 +34,8 @@ func Run(t *testing.T, open func(t *testing.T) roster.Store) {
 		{"StoreKeepsNoReferenceToCallerSlices", testNoAliasing},
 		{"ConcurrentCreatesOfOneJIDLetExactlyOneWin", testConcurrentCreates},
 		{"CanceledContextFailsTheCall", testCanceledContext},
+		{"CreatedIsKeptToTheMillisecond", testCreatedToTheMillisecond},
+		{"ConcurrentSetCredentialsLeaveOneWholeSet", testConcurrentSetCredentials},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -343,5 +345,41 @@ func testCanceledContext(t *testing.T, s roster.Store) {
 	}
 	if _, err := s.Account(ctx(t), "romeo@example.com"); !errors.Is(err, roster.ErrAccountNotFound) {
 		t.Errorf("account created despite canceled context: %v", err)
+	}
+}
+
+func testCreatedToTheMillisecond(t *testing.T, s roster.Store) {
+	a := account("juliet@example.com", 1)
+	a.Created = time.Date(2026, 3, 1, 12, 0, 0, 123_456_789, time.FixedZone("UTC+1", 3600))
+	mustCreate(t, s, a)
+	want := a
+	want.Created = time.UnixMilli(a.Created.UnixMilli())
+	if d := diff(mustGet(t, s, a.JID), want); d != "" {
+		t.Error(d)
+	}
+}
+
+func testConcurrentSetCredentials(t *testing.T, s roster.Store) {
+	a := account("juliet@example.com", 1)
+	mustCreate(t, s, a)
+	const writers = 8
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			if err := s.SetCredentials(ctx(t), a.JID, account(a.JID, byte(10*(i+1))).Credentials); err != nil {
+				t.Errorf("SetCredentials #%d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	// The keys read back are all one writer's: none mixed, none doubled.
+	got := mustGet(t, s, a.JID)
+	if len(got.Scram) == 0 || len(got.Scram[0].Salt) == 0 {
+		t.Fatalf("no SCRAM keys after the writes: %+v", got.Scram)
+	}
+	want := a
+	want.Credentials = account(a.JID, got.Scram[0].Salt[0]).Credentials
+	if d := diff(got, want); d != "" {
+		t.Errorf("keys are not one writer's whole set: %s", d)
 	}
 }
