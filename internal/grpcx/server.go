@@ -2,8 +2,11 @@ package grpcx
 
 import (
 	"context"
+	"net"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // GracefulStop stops srv: it refuses new calls and waits for those in
@@ -33,3 +36,11 @@ func NewClient(addr string, f TLSFiles, opts ...grpc.DialOption) (*grpc.ClientCo
 	}
 	return grpc.NewClient("dns:///"+addr, append(creds, opts...)...)
 }
+
+// RegisterHealth registers hs as srv's standard gRPC health service.
+func RegisterHealth(srv *grpc.Server, hs *health.Server) {
+	healthpb.RegisterHealthServer(srv, hs)
+}
+
+// ListenTCP binds addr for a gRPC server.
+func ListenTCP(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

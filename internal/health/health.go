@@ -178,6 +178,10 @@ func Await(ctx context.Context, log *slog.Logger, name, addr string, timeout tim
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		err := try(ctx)
+		var perm permanentError
+		if errors.As(err, &perm) {
+			return fmt.Errorf("%s at %s: %w", name, addr, perm.err)
+		}
 		if err == nil {
 			if attempt > 1 {
 				log.Info("dependency reachable", "dependency", name, "addr", addr, "after", time.Since(start).Round(time.Millisecond))
@@ -195,3 +199,12 @@ func Await(ctx context.Context, log *slog.Logger, name, addr string, timeout tim
 		wait = min(wait*2, 2*time.Second)
 	}
 }
+
+// Permanent marks an error of Await's try function that waiting cannot
+// cure (a schema newer than the program): Await returns it at once.
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }

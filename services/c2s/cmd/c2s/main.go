@@ -1,0 +1,268 @@
+// Command c2s runs one client-to-server node: it accepts XMPP clients,
+// authenticates them against the roster service's internal listener,
+// registers their sessions with the presence service and exchanges their
+// stanzas with the routers over NATS. Run `c2s --help` for the settings.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/certs"
+	"github.com/switchboard-xmpp/switchboard/internal/config"
+	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
+	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
+	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/services/c2s"
+)
+
+type settings struct {
+	domain        string
+	listen        string
+	directTLS     string
+	certFile      string
+	keyFile       string
+	dataDir       string
+	natsURL       string
+	subjectPrefix string
+	rosterAddr    string
+	presenceAddr  string
+	healthListen  string
+	node          string
+	tls           grpcx.TLSFiles
+	startup       time.Duration
+	shutdown      time.Duration
+	log           config.Log
+}
+
+func declare(s *settings) *config.Set {
+	set := config.New("c2s", "Usage: c2s [flags]\n\nServes XMPP clients (RFC 6120) until SIGINT or SIGTERM.")
+	set.String(&s.domain, "domain", "localhost", "XMPP domain served").Required()
+	set.String(&s.listen, "c2s-listen", ":5222", "client (STARTTLS) listen address, host:port").Required()
+	set.String(&s.directTLS, "c2s-direct-tls-listen", ":5223", `client direct TLS (XEP-0368) listen address; "off" disables it`)
+	set.String(&s.certFile, "cert-file", "", "PEM certificate chain for clients; empty: a self-signed one in --data-dir (local use only)")
+	set.String(&s.keyFile, "key-file", "", "PEM private key of --cert-file").Check(func() error {
+		if (s.certFile == "") != (s.keyFile == "") {
+			return errors.New("--cert-file and --key-file go together")
+		}
+		return nil
+	})
+	set.String(&s.dataDir, "data-dir", "./data", "directory of the self-signed certificate when --cert-file is empty")
+	set.String(&s.natsURL, "nats-url", nats.DefaultURL, "NATS server URL(s), comma-separated").Required()
+	set.String(&s.subjectPrefix, "subject-prefix", bus.DefaultPrefix, "prefix of every NATS subject of this deployment").Required()
+	set.String(&s.rosterAddr, "roster-internal-grpc", "127.0.0.1:9091", "roster service's internal gRPC address (CredentialService), host:port").Required()
+	set.String(&s.presenceAddr, "presence-grpc", "127.0.0.1:9190", "presence service's gRPC address, host:port").Required()
+	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
+	set.NodeID(&s.node)
+	grpcx.DeclareTLS(set, &s.tls)
+	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS, roster and presence at start")
+	set.Duration(&s.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
+	set.Logging(&s.log, "json")
+	return set
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stderr io.Writer) int {
+	var s settings
+	set := declare(&s)
+	if _, err := set.Parse(args, env); err != nil {
+		if errors.Is(err, config.ErrHelp) {
+			set.Usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "c2s: %v\n", err)
+		return 2
+	}
+	if s.directTLS == "off" {
+		s.directTLS = ""
+	}
+	if err := serve(ctx, set, &s, stderr); err != nil {
+		fmt.Fprintf(stderr, "c2s: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) error {
+	log := s.log.Logger(stderr).With("node", s.node)
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+
+	cert, err := loadCertificate(s)
+	if err != nil {
+		return set.Wrap("cert-file", err)
+	}
+	rosterConn, err := dialService(ctx, log, "roster (internal)", s.rosterAddr, s.tls, s.startup)
+	if err != nil {
+		return set.Wrap("roster-internal-grpc", err)
+	}
+	closers = append(closers, func() { rosterConn.Close() })
+	presenceConn, err := dialService(ctx, log, "presence", s.presenceAddr, s.tls, s.startup)
+	if err != nil {
+		return set.Wrap("presence-grpc", err)
+	}
+	closers = append(closers, func() { presenceConn.Close() })
+	nc, err := connectNATS(ctx, log, s.natsURL, "switchboard-c2s-"+s.node, s.startup)
+	if err != nil {
+		return set.Wrap("nats-url", err)
+	}
+	closers = append(closers, nc.Close)
+
+	srv, err := c2s.New(c2s.Config{
+		Domain:          s.domain,
+		Node:            s.node,
+		Listen:          s.listen,
+		ListenDirectTLS: s.directTLS,
+		TLS:             tlsconf.Server([]tls.Certificate{cert}, false),
+		Credentials:     rosterv1.NewCredentialServiceClient(rosterConn),
+		Sessions:        presencev1.NewSessionRegistryClient(presenceConn),
+		NATS:            nc,
+		Subjects:        bus.New(s.subjectPrefix, bus.DefaultPartitions),
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+
+	probe := health.New()
+	probe.AddCheck("NATS", natsCheck(nc))
+	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
+	p.Go("c2s", srv.Run)
+	p.OnStop("NATS", func(ctx context.Context) error { return drain(ctx, nc) })
+	if p.HTTP, err = health.Listen(s.healthListen, probe); err != nil {
+		// c2s bound its listeners in New: a Run whose context has ended
+		// closes them.
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		srv.Run(done)
+		return set.Wrap("health-listen", err)
+	}
+	log.Info("starting", "service", "c2s", "c2s", addr(srv.Addr()), "direct_tls", addr(srv.DirectTLSAddr()),
+		"health", p.HTTP.Addr().String(), "nats", s.natsURL, "subject_prefix", s.subjectPrefix,
+		"roster", s.rosterAddr, "presence", s.presenceAddr, "mtls", s.tls.Enabled())
+	return p.Run(ctx)
+}
+
+// loadCertificate returns the operator's certificate, or a self-signed one
+// kept in the data directory.
+func loadCertificate(s *settings) (tls.Certificate, error) {
+	if s.certFile != "" {
+		return tls.LoadX509KeyPair(s.certFile, s.keyFile)
+	}
+	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
+		return tls.Certificate{}, err
+	}
+	return certs.LoadOrCreate(s.dataDir, "selfsigned-"+s.domain+"-ecdsa", []string{s.domain}, false)
+}
+
+func addr(a interface{ String() string }) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func dialService(ctx context.Context, log *slog.Logger, name, addr string, f grpcx.TLSFiles, timeout time.Duration) (*grpc.ClientConn, error) {
+	cc, err := grpcx.NewClient(addr, f)
+	if err != nil {
+		return nil, err
+	}
+	err = health.Await(ctx, log, name+" service", addr, timeout, func(ctx context.Context) error {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		r, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			return err
+		}
+		if r.Status != healthpb.HealthCheckResponse_SERVING {
+			return fmt.Errorf("health status %s", r.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		cc.Close()
+		return nil, err
+	}
+	return cc, nil
+}
+
+// connectNATS connects to url, waiting up to timeout for a first
+// connection. After that the connection reconnects forever, and logs when
+// it loses and finds the server again.
+func connectNATS(ctx context.Context, log *slog.Logger, url, name string, timeout time.Duration) (*nats.Conn, error) {
+	var nc *nats.Conn
+	err := health.Await(ctx, log, "NATS", url, timeout, func(context.Context) error {
+		var err error
+		nc, err = nats.Connect(url,
+			nats.Name(name),
+			nats.Timeout(2*time.Second),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(500*time.Millisecond),
+			nats.ReconnectJitter(250*time.Millisecond, time.Second),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				log.Warn("NATS disconnected; reconnecting", "err", err)
+			}),
+			nats.ReconnectHandler(func(c *nats.Conn) {
+				log.Info("NATS reconnected", "url", c.ConnectedUrl())
+			}),
+			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+				subject := ""
+				if sub != nil {
+					subject = sub.Subject
+				}
+				log.Error("NATS error", "subject", subject, "err", err)
+			}),
+		)
+		return err
+	})
+	return nc, err
+}
+
+func natsCheck(nc *nats.Conn) func() error {
+	return func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("not connected (%s)", nc.Status())
+		}
+		return nil
+	}
+}
+
+// drain flushes what the connection still has to send and closes it.
+func drain(ctx context.Context, nc *nats.Conn) error {
+	done := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		nc.Close()
+	}
+	return nil
+}
