@@ -9,6 +9,7 @@ replace (
 )
 
 require (
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/switchboard-xmpp/switchboard/internal v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/proto v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/xmpp v0.0.0-00010101000000-000000000000
@@ -16,6 +17,8 @@ require (
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.44.0 // indirect

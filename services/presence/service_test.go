@@ -245,6 +245,13 @@ func (brokenStore) SetPresence(context.Context, jid.JID, string, bool, int, []by
 	return false, errDown
 }
 func (brokenStore) Lookup(context.Context, jid.JID) ([]presence.Session, error) { return nil, errDown }
+func (brokenStore) Heartbeat(context.Context, string, time.Duration) (uint64, error) {
+	return 0, errDown
+}
+func (brokenStore) ReapDeadNodes(context.Context) ([]presence.Session, error) { return nil, errDown }
+func (brokenStore) DropNode(context.Context, string) ([]presence.Session, error) {
+	return nil, errDown
+}
 
 func TestStoreTroubleIsUnavailable(t *testing.T) {
 	c := start(t, brokenStore{})

@@ -30,7 +30,43 @@ type Store interface {
 	// or the one session of a full JID; none is an empty result, not an
 	// error.
 	Lookup(ctx context.Context, j jid.JID) ([]Session, error)
+
+	// Heartbeat records that node is alive until ttl from now, by the
+	// store's clock, and returns the node's epoch. A node's sessions are
+	// reaped only once the node has sent a heartbeat and then let it
+	// expire; the sessions of a node that never sent one stay until they
+	// are unbound. A heartbeat of an expired node that has not been reaped
+	// yet revives it with its sessions.
+	//
+	// The epoch is a number that stays the same while the node's sessions
+	// stay in the registry, and changes once any of them were removed by
+	// ReapDeadNodes or DropNode. A node compares it with the epoch of its
+	// previous heartbeat: when it differs, sessions bound before may be
+	// gone, and the node binds them again (a Bind of a session still bound
+	// changes nothing). Epochs of one store never repeat and are never 0.
+	Heartbeat(ctx context.Context, node string, ttl time.Duration) (epoch uint64, err error)
+	// ReapDeadNodes removes every session of the nodes whose heartbeat has
+	// expired, forgets those nodes, and returns the removed sessions so
+	// that the caller can announce them unavailable. Several callers may
+	// reap at once, in one process or several: each removed session is
+	// returned to exactly one of them. A Bind from a node after it was
+	// reaped is kept only if the node sends a heartbeat before the next
+	// reap.
+	ReapDeadNodes(ctx context.Context) (removed []Session, err error)
+	// DropNode removes every session of node whatever its heartbeat, as
+	// for a node that shuts down cleanly or starts again under the same
+	// name, forgets the node like ReapDeadNodes does, and returns the
+	// removed sessions. Concurrent reaps and drops return each session
+	// once.
+	DropNode(ctx context.Context, node string) (removed []Session, err error)
 }
+
+// TombstoneRetention is how long a store remembers a node it reaped or
+// dropped, so that a late Bind from that node (sent before it learnt, or
+// while Redis was out of reach) is reaped at the next reap unless the node
+// sends a heartbeat, instead of staying forever behind a node nobody
+// watches.
+const TombstoneRetention = time.Hour
 
 // Session is one bound resource.
 type Session struct {

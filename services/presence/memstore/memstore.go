@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/switchboard-xmpp/switchboard/services/presence"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -25,6 +26,25 @@ const shardCount = 64
 type Store struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
+
+	// nodesMu guards the node liveness state below. A reap or drop holds
+	// it while it walks the shards, which makes it atomic with respect to
+	// heartbeats and to other reaps and drops. Lock order: nodesMu before
+	// any shard's mu.
+	nodesMu sync.Mutex
+	// live holds the nodes that sent a heartbeat, or that bound a session
+	// after they were reaped.
+	live map[string]node
+	// dead holds when each node was reaped or dropped, for
+	// presence.TombstoneRetention.
+	dead  map[string]time.Time
+	epoch uint64 // last epoch handed out
+	now   func() time.Time
+}
+
+type node struct {
+	expires time.Time // the zero time: expired
+	epoch   uint64    // 0: none yet, the next heartbeat makes one
 }
 
 type shard struct {
@@ -39,7 +59,12 @@ var _ presence.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New() *Store {
-	s := &Store{seed: maphash.MakeSeed()}
+	s := &Store{
+		seed: maphash.MakeSeed(),
+		live: make(map[string]node),
+		dead: make(map[string]time.Time),
+		now:  time.Now,
+	}
 	for i := range s.shards {
 		s.shards[i].accounts = make(map[jid.JID]map[string]presence.Session)
 	}
@@ -61,6 +86,15 @@ func (s *Store) Bind(ctx context.Context, sess presence.Session) ([]presence.Ses
 	if sess.JID.IsBare() {
 		return nil, errBareJID
 	}
+	replaced, changed := s.bind(sess)
+	if changed {
+		s.bindOnDeadNode(sess.Node)
+	}
+	return replaced, nil
+}
+
+// bind puts sess in its shard and reports whether that changed anything.
+func (s *Store) bind(sess presence.Session) (replaced []presence.Session, changed bool) {
 	bare, res := sess.JID.Bare(), sess.JID.Resourcepart()
 	sh := s.shard(bare)
 	sh.mu.Lock()
@@ -72,14 +106,27 @@ func (s *Store) Bind(ctx context.Context, sess presence.Session) ([]presence.Ses
 	}
 	old, bound := sessions[res]
 	if bound && old.ID == sess.ID {
-		return nil, nil
+		return nil, false
 	}
 	sessions[res] = clone(sess)
 	if bound {
 		// old is no longer in the map, so the caller may have it as is.
-		return []presence.Session{old}, nil
+		return []presence.Session{old}, true
 	}
-	return nil, nil
+	return nil, true
+}
+
+// bindOnDeadNode makes a node that was reaped or dropped, and binds again
+// without a heartbeat, due for the next reap. It runs after the session is
+// in its shard: a reap that holds nodesMu meanwhile either removes the
+// session or leaves the tombstone for this call to see.
+func (s *Store) bindOnDeadNode(n string) {
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	if _, dead := s.dead[n]; dead {
+		delete(s.dead, n)
+		s.live[n] = node{}
+	}
 }
 
 // Unbind implements presence.Store.
@@ -153,4 +200,80 @@ func (s *Store) Lookup(ctx context.Context, j jid.JID) ([]presence.Session, erro
 func clone(s presence.Session) presence.Session {
 	s.LastPresence = bytes.Clone(s.LastPresence)
 	return s
+}
+
+// Heartbeat implements presence.Store.
+func (s *Store) Heartbeat(ctx context.Context, n string, ttl time.Duration) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	st := s.live[n]
+	if st.epoch == 0 {
+		s.epoch++
+		st.epoch = s.epoch
+	}
+	st.expires = s.now().Add(ttl)
+	s.live[n] = st
+	delete(s.dead, n)
+	return st.epoch, nil
+}
+
+// ReapDeadNodes implements presence.Store.
+func (s *Store) ReapDeadNodes(ctx context.Context) ([]presence.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	now := s.now()
+	var removed []presence.Session
+	for n, st := range s.live {
+		if st.expires.Before(now) {
+			removed = append(removed, s.dropLocked(n, now)...)
+		}
+	}
+	for n, at := range s.dead {
+		if now.Sub(at) > presence.TombstoneRetention {
+			delete(s.dead, n)
+		}
+	}
+	return removed, nil
+}
+
+// DropNode implements presence.Store.
+func (s *Store) DropNode(ctx context.Context, n string) ([]presence.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.nodesMu.Lock()
+	defer s.nodesMu.Unlock()
+	return s.dropLocked(n, s.now()), nil
+}
+
+// dropLocked removes the sessions of node n and marks it dead. It walks
+// every account: reaping is rare, and an index by node would cost every
+// Bind and Unbind a second lock.
+func (s *Store) dropLocked(n string, now time.Time) []presence.Session {
+	var removed []presence.Session
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for bare, sessions := range sh.accounts {
+			for res, cur := range sessions {
+				if cur.Node == n {
+					removed = append(removed, cur)
+					delete(sessions, res)
+				}
+			}
+			if len(sessions) == 0 {
+				delete(sh.accounts, bare)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	delete(s.live, n)
+	s.dead[n] = now
+	return removed
 }

@@ -38,6 +38,15 @@ func Run(t *testing.T, open func(t *testing.T) presence.Store) {
 		{"CanceledContextFailsTheCallAndChangesNothing", testCanceledContext},
 		{"ConcurrentBindsOfOneFullJIDReplaceEachOtherExactlyOnce", testConcurrentBinds},
 		{"ConcurrentSessionsOfManyAccountsStayConsistent", testConcurrentWorkload},
+		{"SessionsOfANodeWhoseHeartbeatExpiredAreReapedAndReturnedOnce", testReapExpired},
+		{"NodeThatKeepsSendingHeartbeatsIsNeverReaped", testHeartbeatKeepsAlive},
+		{"SessionsOfANodeThatNeverSentAHeartbeatAreNotReaped", testNoHeartbeatNoReap},
+		{"ReapLeavesTheSessionsThatReplacedTheDeadNodesOnes", testReapSparesReplacements},
+		{"DropNodeRemovesEverySessionOfThatNodeAndNoOther", testDropNode},
+		{"EpochStaysTheSameUntilSessionsOfTheNodeAreRemoved", testEpoch},
+		{"NodeBackAfterBeingReapedKeepsTheSessionsItBindsAgain", testNodeBackAfterReap},
+		{"LateBindFromAReapedNodeIsReapedUnlessTheNodeSendsAHeartbeat", testLateBindOfReapedNode},
+		{"ConcurrentReapsAndDropsReturnEachSessionExactlyOnce", testConcurrentReapers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -300,8 +309,22 @@ func testCanceledContext(t *testing.T, s presence.Store) {
 	if _, err := s.Lookup(c, full); !errors.Is(err, context.Canceled) {
 		t.Errorf("Lookup = %v, want context.Canceled", err)
 	}
+	if _, err := s.Heartbeat(c, "node-a", time.Millisecond); !errors.Is(err, context.Canceled) {
+		t.Errorf("Heartbeat = %v, want context.Canceled", err)
+	}
+	if _, err := s.DropNode(c, "node-a"); !errors.Is(err, context.Canceled) {
+		t.Errorf("DropNode = %v, want context.Canceled", err)
+	}
+	if _, err := s.ReapDeadNodes(c); !errors.Is(err, context.Canceled) {
+		t.Errorf("ReapDeadNodes = %v, want context.Canceled", err)
+	}
 	if got := lookup(t, s, full.String()); len(got) != 1 || got[0].Available {
 		t.Errorf("after canceled calls: %s, want the session bound and unavailable", describe(got))
+	}
+	// The canceled Heartbeat did not start node-a's liveness, so nothing
+	// is ever reaped.
+	if removed, err := s.ReapDeadNodes(ctx(t)); err != nil || len(removed) != 0 {
+		t.Errorf("ReapDeadNodes = %s, %v; want nothing", describe(removed), err)
 	}
 }
 
