@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-xmpp/switchboard/services/presence")
+	"github.com/switchboard-xmpp/switchboard/services/presence"
+)
 
 // reapWithin bounds how long a test waits for a reap to find an expired
 // node, well above the TTLs the tests use.
