@@ -24,6 +24,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SessionsRemoved_Reason int32
+
+const (
+	SessionsRemoved_REASON_UNSPECIFIED  SessionsRemoved_Reason = 0
+	SessionsRemoved_REASON_NODE_EXPIRED SessionsRemoved_Reason = 1 // the node's heartbeat expired (reaper)
+	SessionsRemoved_REASON_NODE_DROPPED SessionsRemoved_Reason = 2 // DropNode
+)
+
+// Enum value maps for SessionsRemoved_Reason.
+var (
+	SessionsRemoved_Reason_name = map[int32]string{
+		0: "REASON_UNSPECIFIED",
+		1: "REASON_NODE_EXPIRED",
+		2: "REASON_NODE_DROPPED",
+	}
+	SessionsRemoved_Reason_value = map[string]int32{
+		"REASON_UNSPECIFIED":  0,
+		"REASON_NODE_EXPIRED": 1,
+		"REASON_NODE_DROPPED": 2,
+	}
+)
+
+func (x SessionsRemoved_Reason) Enum() *SessionsRemoved_Reason {
+	p := new(SessionsRemoved_Reason)
+	*p = x
+	return p
+}
+
+func (x SessionsRemoved_Reason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SessionsRemoved_Reason) Descriptor() protoreflect.EnumDescriptor {
+	return file_presence_v1_presence_proto_enumTypes[0].Descriptor()
+}
+
+func (SessionsRemoved_Reason) Type() protoreflect.EnumType {
+	return &file_presence_v1_presence_proto_enumTypes[0]
+}
+
+func (x SessionsRemoved_Reason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SessionsRemoved_Reason.Descriptor instead.
+func (SessionsRemoved_Reason) EnumDescriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{13, 0}
+}
+
 type Session struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID
@@ -524,6 +573,249 @@ func (x *LookupResponse) GetSessions() []*Session {
 	return nil
 }
 
+type HeartbeatRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	TtlMs         int64                  `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"` // > 0
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatRequest) Reset() {
+	*x = HeartbeatRequest{}
+	mi := &file_presence_v1_presence_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatRequest) ProtoMessage() {}
+
+func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
+func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HeartbeatRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *HeartbeatRequest) GetTtlMs() int64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type HeartbeatResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Never 0. Changes when the registry removed sessions of the node
+	// without their Unbind; compare it with the previous heartbeat's.
+	Epoch         uint64 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeartbeatResponse) Reset() {
+	*x = HeartbeatResponse{}
+	mi := &file_presence_v1_presence_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeartbeatResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeartbeatResponse) ProtoMessage() {}
+
+func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
+func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HeartbeatResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type DropNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropNodeRequest) Reset() {
+	*x = DropNodeRequest{}
+	mi := &file_presence_v1_presence_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropNodeRequest) ProtoMessage() {}
+
+func (x *DropNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropNodeRequest.ProtoReflect.Descriptor instead.
+func (*DropNodeRequest) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DropNodeRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+type DropNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       int32                  `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"` // how many sessions were removed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropNodeResponse) Reset() {
+	*x = DropNodeResponse{}
+	mi := &file_presence_v1_presence_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropNodeResponse) ProtoMessage() {}
+
+func (x *DropNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropNodeResponse.ProtoReflect.Descriptor instead.
+func (*DropNodeResponse) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DropNodeResponse) GetRemoved() int32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+// SessionsRemoved is published on the bus (internal/bus
+// Subjects.SessionsRemoved) when the registry removes sessions that their
+// node did not unbind, so that their contacts can be told they are
+// unavailable and caches can forget them. Each removed session is
+// announced by one presence pod only; a long list comes in several events.
+type SessionsRemoved struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        SessionsRemoved_Reason `protobuf:"varint,1,opt,name=reason,proto3,enum=switchboard.presence.v1.SessionsRemoved_Reason" json:"reason,omitempty"`
+	Sessions      []*Session             `protobuf:"bytes,2,rep,name=sessions,proto3" json:"sessions,omitempty"` // as they were, last presence included
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionsRemoved) Reset() {
+	*x = SessionsRemoved{}
+	mi := &file_presence_v1_presence_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionsRemoved) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionsRemoved) ProtoMessage() {}
+
+func (x *SessionsRemoved) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionsRemoved.ProtoReflect.Descriptor instead.
+func (*SessionsRemoved) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SessionsRemoved) GetReason() SessionsRemoved_Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return SessionsRemoved_REASON_UNSPECIFIED
+}
+
+func (x *SessionsRemoved) GetSessions() []*Session {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
 var File_presence_v1_presence_proto protoreflect.FileDescriptor
 
 const file_presence_v1_presence_proto_rawDesc = "" +
@@ -563,12 +855,30 @@ const file_presence_v1_presence_proto_rawDesc = "" +
 	"\rLookupRequest\x12\x10\n" +
 	"\x03jid\x18\x01 \x01(\tR\x03jid\"N\n" +
 	"\x0eLookupResponse\x12<\n" +
-	"\bsessions\x18\x01 \x03(\v2 .switchboard.presence.v1.SessionR\bsessions2\x86\x03\n" +
+	"\bsessions\x18\x01 \x03(\v2 .switchboard.presence.v1.SessionR\bsessions\"=\n" +
+	"\x10HeartbeatRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x03R\x05ttlMs\")\n" +
+	"\x11HeartbeatResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\x04R\x05epoch\"%\n" +
+	"\x0fDropNodeRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\",\n" +
+	"\x10DropNodeResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x05R\aremoved\"\xec\x01\n" +
+	"\x0fSessionsRemoved\x12G\n" +
+	"\x06reason\x18\x01 \x01(\x0e2/.switchboard.presence.v1.SessionsRemoved.ReasonR\x06reason\x12<\n" +
+	"\bsessions\x18\x02 \x03(\v2 .switchboard.presence.v1.SessionR\bsessions\"R\n" +
+	"\x06Reason\x12\x16\n" +
+	"\x12REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13REASON_NODE_EXPIRED\x10\x01\x12\x17\n" +
+	"\x13REASON_NODE_DROPPED\x10\x022\xcb\x04\n" +
 	"\x0fSessionRegistry\x12S\n" +
 	"\x04Bind\x12$.switchboard.presence.v1.BindRequest\x1a%.switchboard.presence.v1.BindResponse\x12Y\n" +
 	"\x06Unbind\x12&.switchboard.presence.v1.UnbindRequest\x1a'.switchboard.presence.v1.UnbindResponse\x12h\n" +
 	"\vSetPresence\x12+.switchboard.presence.v1.SetPresenceRequest\x1a,.switchboard.presence.v1.SetPresenceResponse\x12Y\n" +
-	"\x06Lookup\x12&.switchboard.presence.v1.LookupRequest\x1a'.switchboard.presence.v1.LookupResponseBFZDgithub.com/switchboard-xmpp/switchboard/proto/presence/v1;presencev1b\x06proto3"
+	"\x06Lookup\x12&.switchboard.presence.v1.LookupRequest\x1a'.switchboard.presence.v1.LookupResponse\x12b\n" +
+	"\tHeartbeat\x12).switchboard.presence.v1.HeartbeatRequest\x1a*.switchboard.presence.v1.HeartbeatResponse\x12_\n" +
+	"\bDropNode\x12(.switchboard.presence.v1.DropNodeRequest\x1a).switchboard.presence.v1.DropNodeResponseBFZDgithub.com/switchboard-xmpp/switchboard/proto/presence/v1;presencev1b\x06proto3"
 
 var (
 	file_presence_v1_presence_proto_rawDescOnce sync.Once
@@ -582,34 +892,47 @@ func file_presence_v1_presence_proto_rawDescGZIP() []byte {
 	return file_presence_v1_presence_proto_rawDescData
 }
 
-var file_presence_v1_presence_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_presence_v1_presence_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_presence_v1_presence_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_presence_v1_presence_proto_goTypes = []any{
-	(*Session)(nil),             // 0: switchboard.presence.v1.Session
-	(*BindRequest)(nil),         // 1: switchboard.presence.v1.BindRequest
-	(*BindResponse)(nil),        // 2: switchboard.presence.v1.BindResponse
-	(*UnbindRequest)(nil),       // 3: switchboard.presence.v1.UnbindRequest
-	(*UnbindResponse)(nil),      // 4: switchboard.presence.v1.UnbindResponse
-	(*SetPresenceRequest)(nil),  // 5: switchboard.presence.v1.SetPresenceRequest
-	(*SetPresenceResponse)(nil), // 6: switchboard.presence.v1.SetPresenceResponse
-	(*LookupRequest)(nil),       // 7: switchboard.presence.v1.LookupRequest
-	(*LookupResponse)(nil),      // 8: switchboard.presence.v1.LookupResponse
+	(SessionsRemoved_Reason)(0), // 0: switchboard.presence.v1.SessionsRemoved.Reason
+	(*Session)(nil),             // 1: switchboard.presence.v1.Session
+	(*BindRequest)(nil),         // 2: switchboard.presence.v1.BindRequest
+	(*BindResponse)(nil),        // 3: switchboard.presence.v1.BindResponse
+	(*UnbindRequest)(nil),       // 4: switchboard.presence.v1.UnbindRequest
+	(*UnbindResponse)(nil),      // 5: switchboard.presence.v1.UnbindResponse
+	(*SetPresenceRequest)(nil),  // 6: switchboard.presence.v1.SetPresenceRequest
+	(*SetPresenceResponse)(nil), // 7: switchboard.presence.v1.SetPresenceResponse
+	(*LookupRequest)(nil),       // 8: switchboard.presence.v1.LookupRequest
+	(*LookupResponse)(nil),      // 9: switchboard.presence.v1.LookupResponse
+	(*HeartbeatRequest)(nil),    // 10: switchboard.presence.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),   // 11: switchboard.presence.v1.HeartbeatResponse
+	(*DropNodeRequest)(nil),     // 12: switchboard.presence.v1.DropNodeRequest
+	(*DropNodeResponse)(nil),    // 13: switchboard.presence.v1.DropNodeResponse
+	(*SessionsRemoved)(nil),     // 14: switchboard.presence.v1.SessionsRemoved
 }
 var file_presence_v1_presence_proto_depIdxs = []int32{
-	0, // 0: switchboard.presence.v1.BindResponse.replaced:type_name -> switchboard.presence.v1.Session
-	0, // 1: switchboard.presence.v1.LookupResponse.sessions:type_name -> switchboard.presence.v1.Session
-	1, // 2: switchboard.presence.v1.SessionRegistry.Bind:input_type -> switchboard.presence.v1.BindRequest
-	3, // 3: switchboard.presence.v1.SessionRegistry.Unbind:input_type -> switchboard.presence.v1.UnbindRequest
-	5, // 4: switchboard.presence.v1.SessionRegistry.SetPresence:input_type -> switchboard.presence.v1.SetPresenceRequest
-	7, // 5: switchboard.presence.v1.SessionRegistry.Lookup:input_type -> switchboard.presence.v1.LookupRequest
-	2, // 6: switchboard.presence.v1.SessionRegistry.Bind:output_type -> switchboard.presence.v1.BindResponse
-	4, // 7: switchboard.presence.v1.SessionRegistry.Unbind:output_type -> switchboard.presence.v1.UnbindResponse
-	6, // 8: switchboard.presence.v1.SessionRegistry.SetPresence:output_type -> switchboard.presence.v1.SetPresenceResponse
-	8, // 9: switchboard.presence.v1.SessionRegistry.Lookup:output_type -> switchboard.presence.v1.LookupResponse
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1,  // 0: switchboard.presence.v1.BindResponse.replaced:type_name -> switchboard.presence.v1.Session
+	1,  // 1: switchboard.presence.v1.LookupResponse.sessions:type_name -> switchboard.presence.v1.Session
+	0,  // 2: switchboard.presence.v1.SessionsRemoved.reason:type_name -> switchboard.presence.v1.SessionsRemoved.Reason
+	1,  // 3: switchboard.presence.v1.SessionsRemoved.sessions:type_name -> switchboard.presence.v1.Session
+	2,  // 4: switchboard.presence.v1.SessionRegistry.Bind:input_type -> switchboard.presence.v1.BindRequest
+	4,  // 5: switchboard.presence.v1.SessionRegistry.Unbind:input_type -> switchboard.presence.v1.UnbindRequest
+	6,  // 6: switchboard.presence.v1.SessionRegistry.SetPresence:input_type -> switchboard.presence.v1.SetPresenceRequest
+	8,  // 7: switchboard.presence.v1.SessionRegistry.Lookup:input_type -> switchboard.presence.v1.LookupRequest
+	10, // 8: switchboard.presence.v1.SessionRegistry.Heartbeat:input_type -> switchboard.presence.v1.HeartbeatRequest
+	12, // 9: switchboard.presence.v1.SessionRegistry.DropNode:input_type -> switchboard.presence.v1.DropNodeRequest
+	3,  // 10: switchboard.presence.v1.SessionRegistry.Bind:output_type -> switchboard.presence.v1.BindResponse
+	5,  // 11: switchboard.presence.v1.SessionRegistry.Unbind:output_type -> switchboard.presence.v1.UnbindResponse
+	7,  // 12: switchboard.presence.v1.SessionRegistry.SetPresence:output_type -> switchboard.presence.v1.SetPresenceResponse
+	9,  // 13: switchboard.presence.v1.SessionRegistry.Lookup:output_type -> switchboard.presence.v1.LookupResponse
+	11, // 14: switchboard.presence.v1.SessionRegistry.Heartbeat:output_type -> switchboard.presence.v1.HeartbeatResponse
+	13, // 15: switchboard.presence.v1.SessionRegistry.DropNode:output_type -> switchboard.presence.v1.DropNodeResponse
+	10, // [10:16] is the sub-list for method output_type
+	4,  // [4:10] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_presence_v1_presence_proto_init() }
@@ -622,13 +945,14 @@ func file_presence_v1_presence_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presence_v1_presence_proto_rawDesc), len(file_presence_v1_presence_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      1,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_presence_v1_presence_proto_goTypes,
 		DependencyIndexes: file_presence_v1_presence_proto_depIdxs,
+		EnumInfos:         file_presence_v1_presence_proto_enumTypes,
 		MessageInfos:      file_presence_v1_presence_proto_msgTypes,
 	}.Build()
 	File_presence_v1_presence_proto = out.File

@@ -26,6 +26,8 @@ const (
 	SessionRegistry_Unbind_FullMethodName      = "/switchboard.presence.v1.SessionRegistry/Unbind"
 	SessionRegistry_SetPresence_FullMethodName = "/switchboard.presence.v1.SessionRegistry/SetPresence"
 	SessionRegistry_Lookup_FullMethodName      = "/switchboard.presence.v1.SessionRegistry/Lookup"
+	SessionRegistry_Heartbeat_FullMethodName   = "/switchboard.presence.v1.SessionRegistry/Heartbeat"
+	SessionRegistry_DropNode_FullMethodName    = "/switchboard.presence.v1.SessionRegistry/DropNode"
 )
 
 // SessionRegistryClient is the client API for SessionRegistry service.
@@ -41,6 +43,16 @@ type SessionRegistryClient interface {
 	SetPresence(ctx context.Context, in *SetPresenceRequest, opts ...grpc.CallOption) (*SetPresenceResponse, error)
 	// Lookup returns the sessions of a bare JID, or the one of a full JID.
 	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
+	// Heartbeat tells the registry that a c2s node is alive for ttl_ms. Once
+	// a node has sent one, its sessions are removed when ttl_ms passes with
+	// no new heartbeat, and announced in a SessionsRemoved event. The
+	// answer's epoch changes when any of the node's sessions were removed
+	// that way or by DropNode: the node then binds its sessions again.
+	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
+	// DropNode removes every session of a node, as when it shuts down
+	// cleanly or starts again under the same name, and announces them in a
+	// SessionsRemoved event.
+	DropNode(ctx context.Context, in *DropNodeRequest, opts ...grpc.CallOption) (*DropNodeResponse, error)
 }
 
 type sessionRegistryClient struct {
@@ -91,6 +103,26 @@ func (c *sessionRegistryClient) Lookup(ctx context.Context, in *LookupRequest, o
 	return out, nil
 }
 
+func (c *sessionRegistryClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeartbeatResponse)
+	err := c.cc.Invoke(ctx, SessionRegistry_Heartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionRegistryClient) DropNode(ctx context.Context, in *DropNodeRequest, opts ...grpc.CallOption) (*DropNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DropNodeResponse)
+	err := c.cc.Invoke(ctx, SessionRegistry_DropNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionRegistryServer is the server API for SessionRegistry service.
 // All implementations must embed UnimplementedSessionRegistryServer
 // for forward compatibility.
@@ -104,6 +136,16 @@ type SessionRegistryServer interface {
 	SetPresence(context.Context, *SetPresenceRequest) (*SetPresenceResponse, error)
 	// Lookup returns the sessions of a bare JID, or the one of a full JID.
 	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
+	// Heartbeat tells the registry that a c2s node is alive for ttl_ms. Once
+	// a node has sent one, its sessions are removed when ttl_ms passes with
+	// no new heartbeat, and announced in a SessionsRemoved event. The
+	// answer's epoch changes when any of the node's sessions were removed
+	// that way or by DropNode: the node then binds its sessions again.
+	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
+	// DropNode removes every session of a node, as when it shuts down
+	// cleanly or starts again under the same name, and announces them in a
+	// SessionsRemoved event.
+	DropNode(context.Context, *DropNodeRequest) (*DropNodeResponse, error)
 	mustEmbedUnimplementedSessionRegistryServer()
 }
 
@@ -125,6 +167,12 @@ func (UnimplementedSessionRegistryServer) SetPresence(context.Context, *SetPrese
 }
 func (UnimplementedSessionRegistryServer) Lookup(context.Context, *LookupRequest) (*LookupResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Lookup not implemented")
+}
+func (UnimplementedSessionRegistryServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Heartbeat not implemented")
+}
+func (UnimplementedSessionRegistryServer) DropNode(context.Context, *DropNodeRequest) (*DropNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DropNode not implemented")
 }
 func (UnimplementedSessionRegistryServer) mustEmbedUnimplementedSessionRegistryServer() {}
 func (UnimplementedSessionRegistryServer) testEmbeddedByValue()                         {}
@@ -219,6 +267,42 @@ func _SessionRegistry_Lookup_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionRegistry_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionRegistryServer).Heartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionRegistry_Heartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionRegistryServer).Heartbeat(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionRegistry_DropNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DropNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionRegistryServer).DropNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionRegistry_DropNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionRegistryServer).DropNode(ctx, req.(*DropNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SessionRegistry_ServiceDesc is the grpc.ServiceDesc for SessionRegistry service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -241,6 +325,14 @@ var SessionRegistry_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Lookup",
 			Handler:    _SessionRegistry_Lookup_Handler,
+		},
+		{
+			MethodName: "Heartbeat",
+			Handler:    _SessionRegistry_Heartbeat_Handler,
+		},
+		{
+			MethodName: "DropNode",
+			Handler:    _SessionRegistry_DropNode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
