@@ -33,6 +33,12 @@ func New(prefix string, n int) Subjects {
 	return Subjects{Prefix: prefix, Partitions: n}
 }
 
+// SessionsRemoved is the subject where the presence service announces
+// sessions it removed without their node's Unbind: the node's heartbeat
+// expired, or the node was dropped. The payload is a presence.v1
+// SessionsRemoved message.
+func (s Subjects) SessionsRemoved() string { return s.Prefix + ".presence.removed" }
+
 // Route is the subject of route partition p, where connection services
 // publish stanzas for the routers.
 func (s Subjects) Route(p int) string { return s.Prefix + ".route." + strconv.Itoa(p) }
