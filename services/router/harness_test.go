@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -36,7 +37,12 @@ const (
 var natsServer *natsembed.Server
 
 func TestMain(m *testing.M) {
-	s, err := natsembed.Start(natsembed.Options{})
+	dir, err := os.MkdirTemp("", "router-test-jetstream-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s, err := natsembed.Start(natsembed.Options{JetStreamDir: dir})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start embedded NATS:", err)
 		os.Exit(1)
@@ -44,8 +50,12 @@ func TestMain(m *testing.M) {
 	natsServer = s
 	code := m.Run()
 	s.Shutdown()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// testLeaseTTL keeps takeovers quick in tests.
+const testLeaseTTL = time.Second
 
 // fakeRegistry is an in-memory stand-in for the presence service's session
 // registry.
@@ -54,11 +64,6 @@ type fakeRegistry struct {
 	sessions  []*presencev1.Session
 	sets      []*presencev1.SetPresenceRequest
 	lookupErr error
-}
-
-func bareOf(full string) string {
-	b, _, _ := strings.Cut(full, "/")
-	return b
 }
 
 // add registers a session bound to full on node.
@@ -149,6 +154,7 @@ type harness struct {
 	t        *testing.T
 	subjects bus.Subjects
 	nc       *nats.Conn
+	js       jetstream.JetStream
 	rnc      *nats.Conn
 	reg      *fakeRegistry
 	acc      *fakeAccounts
@@ -178,6 +184,12 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.nc.Close)
+	if h.js, err = jetstream.New(h.nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.subjects.EnsureRouteStream(context.Background(), h.js, bus.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if h.rnc, err = natsServer.Connect(); err != nil {
 		t.Fatal(err)
 	}
@@ -205,6 +217,7 @@ func newHarness(t *testing.T) *harness {
 		Sessions: h.reg,
 		Accounts: h.acc,
 		Logger:   testLogger(),
+		LeaseTTL: testLeaseTTL,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -220,39 +233,36 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// start runs the router until the test ends.
+// start runs the router until the test ends, and returns once it routes
+// alice's stanzas.
 func (h *harness) start() {
+	h.run()
+	h.waitSubscribed()
+}
+
+// run runs the router until the test ends.
+func (h *harness) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
 	go func() { h.done <- h.router.Run(ctx) }()
 	h.t.Cleanup(func() { h.stop() })
-	h.waitSubscribed()
 }
 
-// waitSubscribed pings the server until Run answers: core NATS drops what
-// is published before the subscription exists, so each attempt has its own
-// id. Attempt k answered means every earlier one was lost or answered
-// before it (one sender's stanzas are routed in order).
+// waitSubscribed pings the server until Run answers: the stream keeps the
+// ping until the router has taken alice's partition.
 func (h *harness) waitSubscribed() {
 	h.t.Helper()
+	h.send(alicePhone, iq("", domain, "get", "warmup", dom.New(nsPing, "ping")))
 	deadline := time.After(10 * time.Second)
-	for attempt := 0; ; attempt++ {
-		id := fmt.Sprintf("warmup-%d", attempt)
-		h.send(alicePhone, iq("", domain, "get", id, dom.New(nsPing, "ping")))
-		retry := time.After(20 * time.Millisecond)
-	wait:
-		for {
-			select {
-			case g := <-h.in:
-				if g.d.Id == id {
-					return
-				}
-			case <-retry:
-				break wait
-			case <-deadline:
-				h.t.Fatal("router not subscribed within 10s")
+	for {
+		select {
+		case g := <-h.in:
+			if g.d.Id == "warmup" {
+				return
 			}
+		case <-deadline:
+			h.t.Fatal("router not consuming within 10s")
 		}
 	}
 }
@@ -308,7 +318,11 @@ func (h *harness) publish(st *busv1.Stanza) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.nc.Publish(h.subjects.RouteFor(bareOf(st.From)), b); err != nil {
+	id := bus.StanzaMsgID(st.GetOrigin().GetNode(), st.GetOrigin().GetSession(), st.Seq)
+	if st.Undeliverable != nil {
+		id += "/undeliverable"
+	}
+	if _, err := h.js.PublishMsg(context.Background(), &nats.Msg{Subject: h.subjects.RouteFor(bareOf(st.From)), Data: b}, jetstream.WithMsgID(id)); err != nil {
 		h.t.Fatal(err)
 	}
 }

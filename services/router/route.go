@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
@@ -37,6 +38,7 @@ const (
 // outbound is one delivery to publish.
 type outbound struct {
 	subject string
+	node    string
 	d       *busv1.Delivery
 }
 
@@ -47,6 +49,10 @@ type job struct {
 	st   *busv1.Stanza
 	from jid.JID // sender, full JID
 	out  []outbound
+	// exclude lists the sessions that could not take this stanza before;
+	// set when routing a handed-back stanza, whose deliveries are late.
+	exclude []*busv1.Origin
+	late    bool
 
 	// calls carries the deadline shared by every backend call made for
 	// this stanza; made on the first call.
@@ -83,6 +89,13 @@ func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []
 		r.log.Warn("router: envelope of unknown kind dropped", j.attrs()...)
 		return out
 	}
+	if u := st.Undeliverable; u != nil && !worthRerouting(st) {
+		// RFC 6121 section 8.5.3.2: presence (8.5.3.2.2), IQ responses
+		// (8.5.3.2.3) and errors for a session that went away are
+		// silently ignored. These include the server's own replies.
+		j.drop("undeliverable stanza ignored by the no-session rules")
+		return out
+	}
 	// The connection service stamped from with the session's full JID
 	// (RFC 6120 section 8.1.2.1); parsing it again only gives its parts.
 	from, err := jid.Parse(st.From)
@@ -92,6 +105,10 @@ func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []
 	}
 	j.from = from
 
+	if st.Undeliverable != nil {
+		j.undeliverable()
+		return j.out
+	}
 	if st.To == "" {
 		j.noTo()
 		return j.out
@@ -440,15 +457,12 @@ func (j *job) availablePresence() {
 	}
 	for _, s := range before {
 		if !isSession(s, self) && s.Available && len(s.LastPresence) > 0 {
-			j.out = append(j.out, outbound{
-				subject: j.r.subjects.Node(self.Node),
-				d: &busv1.Delivery{
-					Session: self.Session,
-					Action:  busv1.Action_ACTION_DELIVER,
-					Kind:    busv1.Kind_KIND_PRESENCE,
-					From:    s.Jid,
-					Raw:     s.LastPresence,
-				},
+			j.add(self.Node, &busv1.Delivery{
+				Session: self.Session,
+				Action:  busv1.Action_ACTION_DELIVER,
+				Kind:    busv1.Kind_KIND_PRESENCE,
+				From:    s.Jid,
+				Raw:     s.LastPresence,
 			})
 		}
 	}
@@ -527,7 +541,16 @@ func (j *job) lookupString(addr string) ([]*presencev1.Session, bool) {
 		j.backendFailed("Lookup", err)
 		return nil, false
 	}
-	return resp.GetSessions(), true
+	sessions := resp.GetSessions()
+	if len(j.exclude) > 0 {
+		// Sessions that failed to take this stanza may still be in the
+		// registry for a moment (a session that just ended, a node not
+		// yet reaped): they count as gone.
+		sessions = slices.DeleteFunc(sessions, func(s *presencev1.Session) bool {
+			return slices.ContainsFunc(j.exclude, func(o *busv1.Origin) bool { return isSession(s, o) })
+		})
+	}
+	return sessions, true
 }
 
 // accountExists asks the roster service whether the account bare exists.
@@ -558,19 +581,71 @@ func (j *job) deliver(s *presencev1.Session) { j.deliverTo(s.Node, s.SessionId) 
 
 func (j *job) deliverTo(node, session string) {
 	st := j.st
-	j.out = append(j.out, outbound{
-		subject: j.r.subjects.Node(node),
-		d: &busv1.Delivery{
-			Session: session,
-			Action:  busv1.Action_ACTION_DELIVER,
-			Kind:    st.Kind,
-			Type:    st.Type,
-			From:    st.From,
-			To:      st.To,
-			Id:      st.Id,
-			Raw:     st.Raw,
-		},
+	j.add(node, &busv1.Delivery{
+		Session: session,
+		Action:  busv1.Action_ACTION_DELIVER,
+		Kind:    st.Kind,
+		Type:    st.Type,
+		From:    st.From,
+		To:      st.To,
+		Id:      st.Id,
+		Raw:     st.Raw,
 	})
+}
+
+// add queues delivery d to node, stamped with what the receiving node needs
+// to drop a duplicate: the stanza's origin and seq, and the index of this
+// delivery among those of the stanza to the same session.
+func (j *job) add(node string, d *busv1.Delivery) {
+	for i := range j.out {
+		if o := &j.out[i]; o.node == node && o.d.Session == d.Session {
+			d.Part++
+		}
+	}
+	d.Origin = j.st.Origin
+	d.Seq = j.st.Seq
+	d.Late = j.late
+	d.Failed = j.exclude
+	j.out = append(j.out, outbound{subject: j.r.subjects.Node(node), node: node, d: d})
+}
+
+// undeliverable applies the no-session rules to a stanza handed back by
+// the node that could not deliver it (the session ended, its queue was
+// full, or its node is gone): it is routed again as if the failed
+// sessions did not exist. For a full JID that is RFC 6121 section 8.5.3.2
+// (a chat message falls back to the account's other resources, an IQ
+// request gets <service-unavailable/>, the rest is ignored or bounced as
+// the section says); for a bare JID, section 8.5.2 among the remaining
+// resources. Its deliveries are late: they may reach a session after newer
+// stanzas of the same sender.
+func (j *job) undeliverable() {
+	j.exclude = j.st.Undeliverable.Failed
+	j.late = true
+	if j.st.To == "" {
+		// A message without to went to the sender's bare JID (RFC 6120
+		// section 10.3.1); worthRerouting let nothing else through.
+		j.routeTo(j.from.Bare())
+		return
+	}
+	to, err := jid.Parse(j.st.To)
+	if err != nil {
+		j.drop("undeliverable stanza with a bad to")
+		return
+	}
+	j.routeTo(to)
+}
+
+// worthRerouting reports whether a handed-back stanza may still reach
+// someone or get an answer: messages that are not errors, and IQ
+// requests.
+func worthRerouting(st *busv1.Stanza) bool {
+	switch st.Kind {
+	case busv1.Kind_KIND_MESSAGE:
+		return st.Type != typeError
+	case busv1.Kind_KIND_IQ:
+		return isRequest(st.Type) && st.To != ""
+	}
+	return false
 }
 
 // drop logs a stanza the rules say to ignore.

@@ -4,18 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
-	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -50,14 +45,21 @@ type Config struct {
 	Accounts accounts
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Stream tunes the route stream, which a Router creates when it does
+	// not exist yet.
+	Stream bus.StreamOptions
+	// LeaseTTL is how long a partition stays leased to a router that
+	// stopped renewing it: the time a dead router's partitions wait before
+	// another takes them. Zero means DefaultLeaseTTL.
+	LeaseTTL time.Duration
 }
+
+// DefaultLeaseTTL is the lease lifetime when Config.LeaseTTL is zero.
+const DefaultLeaseTTL = 3 * time.Second
 
 // callTimeout bounds the gRPC calls made for one stanza, together.
 const callTimeout = 5 * time.Second
 
-// queueLen is the number of stanzas waiting per partition worker before the
-// NATS callback blocks (and NATS buffers further messages).
-const queueLen = 256
 
 // Router applies the server rules of RFC 6120 section 10 and RFC 6121
 // section 8 to the stanzas that connection services publish on the route
@@ -70,6 +72,11 @@ type Router struct {
 	sessions sessions
 	accounts accounts
 	log      *slog.Logger
+	stream   bus.StreamOptions
+	leaseTTL time.Duration
+	// instance names this run of the router in leases and subjects; a
+	// restarted process is a new instance.
+	instance string
 
 	running atomic.Bool
 }
@@ -109,6 +116,13 @@ func New(cfg Config) (*Router, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	ttl := cfg.LeaseTTL
+	switch {
+	case ttl == 0:
+		ttl = DefaultLeaseTTL
+	case ttl < 100*time.Millisecond:
+		return nil, fmt.Errorf("%w: LeaseTTL %v is below 100ms", ErrConfig, cfg.LeaseTTL)
+	}
 	return &Router{
 		domain:   d.Domainpart(),
 		node:     cfg.Node,
@@ -117,120 +131,9 @@ func New(cfg Config) (*Router, error) {
 		sessions: cfg.Sessions,
 		accounts: cfg.Accounts,
 		log:      log.With("node", cfg.Node),
+		stream:   cfg.Stream,
+		leaseTTL: ttl,
+		instance: instanceID(cfg.Node),
 	}, nil
 }
 
-// Run subscribes to every route partition in the queue group
-// "<prefix>.routers" and routes stanzas until ctx is done. It then drains:
-// stanzas already received are routed and their deliveries published before
-// Run returns nil. It returns an error if the subscription fails or ends for
-// another reason.
-//
-// Order: NATS hands one subscription's messages to one callback in order. The
-// callback passes each message to the worker of its partition, and each
-// worker routes its stanzas one after the other, so the stanzas of one sender
-// (always on one partition) are routed in the order they were published
-// (RFC 6120 section 10.1), while partitions proceed in parallel.
-func (r *Router) Run(ctx context.Context) error {
-	if !r.running.CompareAndSwap(false, true) {
-		return ErrRunning
-	}
-	defer r.running.Store(false)
-
-	// Routing outlives ctx while draining; each call has its own deadline.
-	work := context.WithoutCancel(ctx)
-	queues := make([]chan *nats.Msg, r.subjects.Partitions)
-	var wg sync.WaitGroup
-	for i := range queues {
-		q := make(chan *nats.Msg, queueLen)
-		queues[i] = q
-		wg.Go(func() {
-			w := r.newWorker()
-			for m := range q {
-				w.handle(work, m)
-			}
-		})
-	}
-	stopWorkers := func() {
-		for _, q := range queues {
-			close(q)
-		}
-		wg.Wait()
-	}
-
-	closed := make(chan struct{})
-	var closeOnce sync.Once
-	queue := r.subjects.Prefix + ".routers"
-	sub, err := r.nc.QueueSubscribe(r.subjects.RouteAll(), queue, func(m *nats.Msg) {
-		queues[r.partitionOf(m.Subject)] <- m
-	})
-	if err != nil {
-		stopWorkers()
-		return fmt.Errorf("router: subscribe %s: %w", r.subjects.RouteAll(), err)
-	}
-	// Called once the subscription's callback has returned for the last
-	// time: after a drain, or when the connection closes.
-	sub.SetClosedHandler(func(string) { closeOnce.Do(func() { close(closed) }) })
-	if err := r.nc.Flush(); err != nil {
-		r.log.Warn("router: flush after subscribe", "err", err)
-	}
-	r.log.Info("router: running", "subject", r.subjects.RouteAll(), "queue", queue,
-		"partitions", r.subjects.Partitions, "domain", r.domain)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		if err := sub.Drain(); err != nil {
-			r.log.Warn("router: drain", "err", err)
-		}
-		<-closed
-		r.log.Info("router: drained")
-	case <-closed:
-		runErr = ErrSubscriptionClosed
-	}
-	stopWorkers()
-	return runErr
-}
-
-// partitionOf returns the partition index of a route subject.
-func (r *Router) partitionOf(subject string) int {
-	i := strings.LastIndexByte(subject, '.')
-	p, err := strconv.Atoi(subject[i+1:])
-	if err != nil || p < 0 || p >= r.subjects.Partitions {
-		// Not one of ours; any fixed worker keeps its order.
-		r.log.Warn("router: unexpected route subject", "subject", subject)
-		return 0
-	}
-	return p
-}
-
-// worker routes the stanzas of one partition, one at a time.
-type worker struct {
-	r   *Router
-	out []outbound // reused between stanzas
-}
-
-func (r *Router) newWorker() *worker { return &worker{r: r} }
-
-// handle decodes one envelope, routes it and publishes what routing
-// produced.
-func (w *worker) handle(ctx context.Context, m *nats.Msg) {
-	st := new(busv1.Stanza)
-	if err := proto.Unmarshal(m.Data, st); err != nil {
-		w.r.log.Warn("router: undecodable envelope dropped", "subject", m.Subject, "bytes", len(m.Data), "err", err)
-		return
-	}
-	w.out = w.r.route(ctx, st, w.out[:0])
-	for i := range w.out {
-		o := &w.out[i]
-		b, err := proto.Marshal(o.d)
-		if err != nil {
-			w.r.log.Error("router: marshal delivery", "err", err)
-			continue
-		}
-		if err := w.r.nc.Publish(o.subject, b); err != nil {
-			w.r.log.Error("router: publish delivery", "subject", o.subject, "session", o.d.GetSession(), "err", err)
-		}
-		o.d = nil
-	}
-}

@@ -192,17 +192,14 @@ func answerable(st *busv1.Stanza) bool {
 // reply sends el, an answer made by the server, to the sender's session.
 func (j *job) reply(el *dom.Element) {
 	o := j.st.Origin
-	j.out = append(j.out, outbound{
-		subject: j.r.subjects.Node(o.Node),
-		d: &busv1.Delivery{
-			Session: o.Session,
-			Action:  busv1.Action_ACTION_DELIVER,
-			Kind:    j.st.Kind,
-			Type:    el.Attr("type"),
-			From:    el.Attr("from"),
-			To:      el.Attr("to"),
-			Id:      el.Attr("id"),
-			Raw:     el.Marshal(),
-		},
+	j.add(o.Node, &busv1.Delivery{
+		Session: o.Session,
+		Action:  busv1.Action_ACTION_DELIVER,
+		Kind:    j.st.Kind,
+		Type:    el.Attr("type"),
+		From:    el.Attr("from"),
+		To:      el.Attr("to"),
+		Id:      el.Attr("id"),
+		Raw:     el.Marshal(),
 	})
 }

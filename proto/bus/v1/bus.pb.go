@@ -196,7 +196,13 @@ type Stanza struct {
 	Raw []byte `protobuf:"bytes,7,opt,name=raw,proto3" json:"raw,omitempty"`
 	// Per-session sequence number, starting at 1; lets consumers detect
 	// duplicates and gaps.
-	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Set when a connection service (or a router, for a node that no longer
+	// exists) hands back a delivery it could not make: the router then
+	// applies the no-session rules (RFC 6121 section 8.5.3.2) instead of
+	// delivering to the sessions listed. The other fields are those of the
+	// delivery, origin and seq those of the stanza that caused it.
+	Undeliverable *Undeliverable `protobuf:"bytes,9,opt,name=undeliverable,proto3" json:"undeliverable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -287,25 +293,104 @@ func (x *Stanza) GetSeq() uint64 {
 	return 0
 }
 
+func (x *Stanza) GetUndeliverable() *Undeliverable {
+	if x != nil {
+		return x.Undeliverable
+	}
+	return nil
+}
+
+// Undeliverable lists the sessions a delivery could not reach.
+type Undeliverable struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every session that failed so far, oldest first; routing skips them.
+	Failed []*Origin `protobuf:"bytes,1,rep,name=failed,proto3" json:"failed,omitempty"`
+	// Index of the delivery among those its stanza caused for that session
+	// (see Delivery.part).
+	Part          uint32 `protobuf:"varint,2,opt,name=part,proto3" json:"part,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Undeliverable) Reset() {
+	*x = Undeliverable{}
+	mi := &file_bus_v1_bus_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Undeliverable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Undeliverable) ProtoMessage() {}
+
+func (x *Undeliverable) ProtoReflect() protoreflect.Message {
+	mi := &file_bus_v1_bus_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Undeliverable.ProtoReflect.Descriptor instead.
+func (*Undeliverable) Descriptor() ([]byte, []int) {
+	return file_bus_v1_bus_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Undeliverable) GetFailed() []*Origin {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
+func (x *Undeliverable) GetPart() uint32 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
 // Delivery is published by a router to the subject of the connection node
 // that holds the target session.
 type Delivery struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Session       string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"` // target session id on that node
-	Action        Action                 `protobuf:"varint,2,opt,name=action,proto3,enum=switchboard.bus.v1.Action" json:"action,omitempty"`
-	Kind          Kind                   `protobuf:"varint,3,opt,name=kind,proto3,enum=switchboard.bus.v1.Kind" json:"kind,omitempty"`
-	Type          string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
-	From          string                 `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
-	To            string                 `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
-	Id            string                 `protobuf:"bytes,7,opt,name=id,proto3" json:"id,omitempty"`
-	Raw           []byte                 `protobuf:"bytes,8,opt,name=raw,proto3" json:"raw,omitempty"` // self-contained XML element, as for Stanza.raw
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Session string                 `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"` // target session id on that node
+	Action  Action                 `protobuf:"varint,2,opt,name=action,proto3,enum=switchboard.bus.v1.Action" json:"action,omitempty"`
+	Kind    Kind                   `protobuf:"varint,3,opt,name=kind,proto3,enum=switchboard.bus.v1.Kind" json:"kind,omitempty"`
+	Type    string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	From    string                 `protobuf:"bytes,5,opt,name=from,proto3" json:"from,omitempty"`
+	To      string                 `protobuf:"bytes,6,opt,name=to,proto3" json:"to,omitempty"`
+	Id      string                 `protobuf:"bytes,7,opt,name=id,proto3" json:"id,omitempty"`
+	Raw     []byte                 `protobuf:"bytes,8,opt,name=raw,proto3" json:"raw,omitempty"` // self-contained XML element, as for Stanza.raw
+	// The session whose stanza caused this delivery and that stanza's seq:
+	// a connection service drops a delivery whose (origin, seq, part) is not
+	// newer than the last it delivered from that origin to that session, so
+	// a stanza routed twice (after a router failover) is seen once.
+	Origin *Origin `protobuf:"bytes,9,opt,name=origin,proto3" json:"origin,omitempty"`
+	Seq    uint64  `protobuf:"varint,10,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Index of this delivery among those one stanza caused for one session
+	// (an initial presence brings the account's other presences too).
+	Part uint32 `protobuf:"varint,11,opt,name=part,proto3" json:"part,omitempty"`
+	// Set on deliveries routed from a handed-back stanza: they may arrive
+	// after newer stanzas of the same origin, so they are checked against
+	// the few late deliveries already made rather than the high-water mark.
+	Late bool `protobuf:"varint,12,opt,name=late,proto3" json:"late,omitempty"`
+	// Sessions that already failed to take this stanza; a connection service
+	// that cannot deliver it either hands it back with itself added.
+	Failed        []*Origin `protobuf:"bytes,13,rep,name=failed,proto3" json:"failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Delivery) Reset() {
 	*x = Delivery{}
-	mi := &file_bus_v1_bus_proto_msgTypes[2]
+	mi := &file_bus_v1_bus_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +402,7 @@ func (x *Delivery) String() string {
 func (*Delivery) ProtoMessage() {}
 
 func (x *Delivery) ProtoReflect() protoreflect.Message {
-	mi := &file_bus_v1_bus_proto_msgTypes[2]
+	mi := &file_bus_v1_bus_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +415,7 @@ func (x *Delivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delivery.ProtoReflect.Descriptor instead.
 func (*Delivery) Descriptor() ([]byte, []int) {
-	return file_bus_v1_bus_proto_rawDescGZIP(), []int{2}
+	return file_bus_v1_bus_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Delivery) GetSession() string {
@@ -389,6 +474,41 @@ func (x *Delivery) GetRaw() []byte {
 	return nil
 }
 
+func (x *Delivery) GetOrigin() *Origin {
+	if x != nil {
+		return x.Origin
+	}
+	return nil
+}
+
+func (x *Delivery) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Delivery) GetPart() uint32 {
+	if x != nil {
+		return x.Part
+	}
+	return 0
+}
+
+func (x *Delivery) GetLate() bool {
+	if x != nil {
+		return x.Late
+	}
+	return false
+}
+
+func (x *Delivery) GetFailed() []*Origin {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
 var File_bus_v1_bus_proto protoreflect.FileDescriptor
 
 const file_bus_v1_bus_proto_rawDesc = "" +
@@ -396,7 +516,7 @@ const file_bus_v1_bus_proto_rawDesc = "" +
 	"\x10bus/v1/bus.proto\x12\x12switchboard.bus.v1\"6\n" +
 	"\x06Origin\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\xd6\x01\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\x9f\x02\n" +
 	"\x06Stanza\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12,\n" +
@@ -405,7 +525,11 @@ const file_bus_v1_bus_proto_rawDesc = "" +
 	"\x02id\x18\x05 \x01(\tR\x02id\x122\n" +
 	"\x06origin\x18\x06 \x01(\v2\x1a.switchboard.bus.v1.OriginR\x06origin\x12\x10\n" +
 	"\x03raw\x18\a \x01(\fR\x03raw\x12\x10\n" +
-	"\x03seq\x18\b \x01(\x04R\x03seq\"\xe0\x01\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\x12G\n" +
+	"\rundeliverable\x18\t \x01(\v2!.switchboard.bus.v1.UndeliverableR\rundeliverable\"W\n" +
+	"\rUndeliverable\x122\n" +
+	"\x06failed\x18\x01 \x03(\v2\x1a.switchboard.bus.v1.OriginR\x06failed\x12\x12\n" +
+	"\x04part\x18\x02 \x01(\rR\x04part\"\x82\x03\n" +
 	"\bDelivery\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x122\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x1a.switchboard.bus.v1.ActionR\x06action\x12,\n" +
@@ -414,7 +538,13 @@ const file_bus_v1_bus_proto_rawDesc = "" +
 	"\x04from\x18\x05 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x06 \x01(\tR\x02to\x12\x0e\n" +
 	"\x02id\x18\a \x01(\tR\x02id\x12\x10\n" +
-	"\x03raw\x18\b \x01(\fR\x03raw*N\n" +
+	"\x03raw\x18\b \x01(\fR\x03raw\x122\n" +
+	"\x06origin\x18\t \x01(\v2\x1a.switchboard.bus.v1.OriginR\x06origin\x12\x10\n" +
+	"\x03seq\x18\n" +
+	" \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04part\x18\v \x01(\rR\x04part\x12\x12\n" +
+	"\x04late\x18\f \x01(\bR\x04late\x122\n" +
+	"\x06failed\x18\r \x03(\v2\x1a.switchboard.bus.v1.OriginR\x06failed*N\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_MESSAGE\x10\x01\x12\x11\n" +
@@ -438,24 +568,29 @@ func file_bus_v1_bus_proto_rawDescGZIP() []byte {
 }
 
 var file_bus_v1_bus_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_bus_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_bus_v1_bus_proto_goTypes = []any{
-	(Kind)(0),        // 0: switchboard.bus.v1.Kind
-	(Action)(0),      // 1: switchboard.bus.v1.Action
-	(*Origin)(nil),   // 2: switchboard.bus.v1.Origin
-	(*Stanza)(nil),   // 3: switchboard.bus.v1.Stanza
-	(*Delivery)(nil), // 4: switchboard.bus.v1.Delivery
+	(Kind)(0),             // 0: switchboard.bus.v1.Kind
+	(Action)(0),           // 1: switchboard.bus.v1.Action
+	(*Origin)(nil),        // 2: switchboard.bus.v1.Origin
+	(*Stanza)(nil),        // 3: switchboard.bus.v1.Stanza
+	(*Undeliverable)(nil), // 4: switchboard.bus.v1.Undeliverable
+	(*Delivery)(nil),      // 5: switchboard.bus.v1.Delivery
 }
 var file_bus_v1_bus_proto_depIdxs = []int32{
 	0, // 0: switchboard.bus.v1.Stanza.kind:type_name -> switchboard.bus.v1.Kind
 	2, // 1: switchboard.bus.v1.Stanza.origin:type_name -> switchboard.bus.v1.Origin
-	1, // 2: switchboard.bus.v1.Delivery.action:type_name -> switchboard.bus.v1.Action
-	0, // 3: switchboard.bus.v1.Delivery.kind:type_name -> switchboard.bus.v1.Kind
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 2: switchboard.bus.v1.Stanza.undeliverable:type_name -> switchboard.bus.v1.Undeliverable
+	2, // 3: switchboard.bus.v1.Undeliverable.failed:type_name -> switchboard.bus.v1.Origin
+	1, // 4: switchboard.bus.v1.Delivery.action:type_name -> switchboard.bus.v1.Action
+	0, // 5: switchboard.bus.v1.Delivery.kind:type_name -> switchboard.bus.v1.Kind
+	2, // 6: switchboard.bus.v1.Delivery.origin:type_name -> switchboard.bus.v1.Origin
+	2, // 7: switchboard.bus.v1.Delivery.failed:type_name -> switchboard.bus.v1.Origin
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_bus_v1_bus_proto_init() }
@@ -469,7 +604,7 @@ func file_bus_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bus_v1_bus_proto_rawDesc), len(file_bus_v1_bus_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,75 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DuplicateWindow is how long the route stream remembers message ids: a
+// publish retried within it is stored once.
+const DuplicateWindow = 2 * time.Minute
+
+// MaxBacklog bounds the bytes of stanzas stored and not yet routed. Once it
+// is reached new stanzas are refused (their senders get an error) rather
+// than old ones dropped.
+const MaxBacklog = 1 << 30
+
+// StreamOptions tune the route stream for a deployment.
+type StreamOptions struct {
+	// Memory keeps the stream in memory instead of files: faster, but an
+	// accepted stanza is lost if the NATS server itself restarts.
+	Memory bool
+	// Replicas is the number of copies in a NATS cluster; 0 means 1.
+	Replicas int
+}
+
+// EnsureRouteStream creates the route stream, or updates it to the
+// current settings. Connection services and routers all call it at start,
+// so whichever comes first makes it.
+//
+// The stream has work-queue retention: a stanza is stored until a router
+// acknowledged it, and the server allows one consumer per partition, which
+// backs up the routers' leases.
+func (s Subjects) EnsureRouteStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	cfg := jetstream.StreamConfig{
+		Name:        s.RouteStream(),
+		Description: "Switchboard stanzas waiting for a router, one subject per partition",
+		Subjects:    []string{s.RouteAll()},
+		Retention:   jetstream.WorkQueuePolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    MaxBacklog,
+		Duplicates:  DuplicateWindow,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(o.Replicas, 1),
+	}
+	if o.Memory {
+		cfg.Storage = jetstream.MemoryStorage
+	}
+	_, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("bus: stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// EnsureLeaseBucket creates the routers' lease bucket, where every entry
+// lives ttl unless renewed.
+func (s Subjects) EnsureLeaseBucket(ctx context.Context, js jetstream.JetStream, ttl time.Duration, o StreamOptions) (jetstream.KeyValue, error) {
+	cfg := jetstream.KeyValueConfig{
+		Bucket:      s.LeaseBucket(),
+		Description: "Switchboard routers and the partition each consumes",
+		TTL:         ttl,
+		History:     1,
+		Storage:     jetstream.MemoryStorage,
+		Replicas:    max(o.Replicas, 1),
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("bus: key-value bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
