@@ -5,7 +5,7 @@ FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: all run build test lint proto proto-check fuzz bench clean help
+.PHONY: all run build test lint proto proto-check fuzz bench clean help cluster-up cluster-down
 
 all: build
 
@@ -18,6 +18,8 @@ help:
 	@echo "make proto-check  fail when the committed protobuf code is stale"
 	@echo "make fuzz         every fuzz target for FUZZTIME (default 10s)"
 	@echo "make bench        every benchmark, every module"
+	@echo "make cluster-up   start a local cluster (2 c2s, 2 routers, roster, presence) in the background"
+	@echo "make cluster-down stop it"
 
 # ARGS passes flags through: make run ARGS='--domain example.org'.
 # Like `go run ./cmd/switchboard`, but the server is exec'd rather than a
@@ -47,6 +49,15 @@ fuzz:
 
 bench:
 	BENCHTIME=$(BENCHTIME) scripts/bench.sh
+
+# The local cluster: separate processes against the machine's Postgres,
+# Redis and NATS; state, logs and pid files under .cluster/. See the scripts
+# for the settings (CLUSTER_PREFIX, NATS_URL, ...).
+cluster-up:
+	scripts/cluster-up.sh
+
+cluster-down:
+	scripts/cluster-down.sh
 
 clean:
 	rm -rf bin/switchboard

@@ -9,8 +9,15 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/services/roster"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 )
@@ -24,6 +31,8 @@ type userFlags struct {
 	domain       string
 	digestMD5    bool
 	passwordFile string
+	rosterGRPC   string         // a cluster's roster service instead of the data directory
+	tls          grpcx.TLSFiles // client certificate for rosterGRPC
 	log          logOptions
 	envNames     []string
 }
@@ -38,9 +47,13 @@ func newUserFlags() *userFlags {
 	fs.StringVar(&u.domain, "domain", u.domain, "domain the server serves; the account's JID must be in it")
 	fs.BoolVar(&u.digestMD5, "digest-md5", false, "also store the DIGEST-MD5 hash (only useful with the server's --digest-md5)")
 	fs.StringVar(&u.passwordFile, "password-file", "", `read the password from this file ("-": standard input) instead of the argument`)
+	fs.StringVar(&u.rosterGRPC, "roster-grpc", "", "host:port of a cluster's roster service (AccountService): manage the account there instead of in --data-dir")
+	fs.StringVar(&u.tls.Cert, "grpc-tls-cert", "", "with --roster-grpc: PEM client certificate, for a cluster with mutual TLS")
+	fs.StringVar(&u.tls.Key, "grpc-tls-key", "", "with --roster-grpc: PEM private key of --grpc-tls-cert")
+	fs.StringVar(&u.tls.CA, "grpc-tls-ca", "", "with --roster-grpc: PEM CA bundle that signs the roster service's certificate")
 	u.log.level = slog.LevelWarn // the command prints its own result
 	u.log.register(fs)
-	u.envNames = []string{"data-dir", "domain", "digest-md5", "log-level", "log-format"}
+	u.envNames = []string{"data-dir", "domain", "digest-md5", "roster-grpc", "grpc-tls-cert", "grpc-tls-key", "grpc-tls-ca", "log-level", "log-format"}
 	u.fs = fs
 	return u
 }
@@ -52,6 +65,7 @@ func (u *userFlags) usage(w io.Writer) {
   switchboard user delete <jid> [flags]
 
 Manages the accounts in the server's database; works while the server runs.
+With --roster-grpc, manages them through a cluster's roster service instead.
 The JID must be localpart@domain with the domain the server serves (--domain),
 since the server would never find an account of another domain. A password
 given as an argument is visible to other local users in the process list;
@@ -128,11 +142,25 @@ func user(ctx context.Context, args []string, env lookupEnv, stdin io.Reader, st
 		return err
 	}
 
-	accts, err := app.OpenAccounts(u.dataDir, u.digestMD5, u.log.logger(stderr))
-	if err != nil {
-		return err
+	var accts accountAdmin
+	if u.rosterGRPC != "" {
+		if err := u.tls.Check(); err != nil {
+			return usagef("--grpc-tls-cert, --grpc-tls-key and --grpc-tls-ca go together")
+		}
+		r, err := dialRoster(u.rosterGRPC, u.tls)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		accts = r
+	} else {
+		a, err := app.OpenAccounts(u.dataDir, u.digestMD5, u.log.logger(stderr))
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		accts = a
 	}
-	defer accts.Close()
 
 	switch action {
 	case "add":
@@ -206,4 +234,73 @@ func readPassword(path string, stdin io.Reader) (string, error) {
 		return "", usagef("--password-file %q: empty password", path)
 	}
 	return string(b), nil
+}
+
+// accountAdmin is what the user command does with accounts: in the data
+// directory's database, or through a cluster's roster service.
+type accountAdmin interface {
+	CreateAccount(ctx context.Context, addr, password string) error
+	ChangePassword(ctx context.Context, addr, password string) error
+	DeleteAccount(ctx context.Context, addr string) error
+}
+
+// remoteRoster is a cluster's roster service reached over gRPC. Its errors
+// are the roster package's, as the local store's are, so the command
+// reports both alike.
+type remoteRoster struct {
+	cc   *grpc.ClientConn
+	api  rosterv1.AccountServiceClient
+	addr string
+}
+
+func dialRoster(addr string, f grpcx.TLSFiles) (*remoteRoster, error) {
+	cc, err := grpcx.NewClient(addr, f)
+	if err != nil {
+		return nil, fmt.Errorf("--roster-grpc %q: %w", addr, err)
+	}
+	return &remoteRoster{cc: cc, api: rosterv1.NewAccountServiceClient(cc), addr: addr}, nil
+}
+
+func (r *remoteRoster) Close() error { return r.cc.Close() }
+
+// rosterCallTimeout bounds one call to a cluster's roster service.
+const rosterCallTimeout = 10 * time.Second
+
+func (r *remoteRoster) CreateAccount(ctx context.Context, addr, password string) error {
+	ctx, cancel := context.WithTimeout(ctx, rosterCallTimeout)
+	defer cancel()
+	_, err := r.api.CreateAccount(ctx, &rosterv1.CreateAccountRequest{Jid: addr, Password: password})
+	return r.err(err)
+}
+
+func (r *remoteRoster) ChangePassword(ctx context.Context, addr, password string) error {
+	ctx, cancel := context.WithTimeout(ctx, rosterCallTimeout)
+	defer cancel()
+	_, err := r.api.ChangePassword(ctx, &rosterv1.ChangePasswordRequest{Jid: addr, Password: password})
+	return r.err(err)
+}
+
+func (r *remoteRoster) DeleteAccount(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, rosterCallTimeout)
+	defer cancel()
+	_, err := r.api.DeleteAccount(ctx, &rosterv1.DeleteAccountRequest{Jid: addr})
+	return r.err(err)
+}
+
+// err maps the service's status codes back to the roster package's
+// errors.
+func (r *remoteRoster) err(err error) error {
+	if err == nil {
+		return nil
+	}
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.AlreadyExists:
+		return roster.ErrAccountExists
+	case codes.NotFound:
+		return roster.ErrAccountNotFound
+	case codes.InvalidArgument:
+		return fmt.Errorf("%w: %s", roster.ErrInvalidPassword, st.Message())
+	}
+	return fmt.Errorf("roster service at %s: %s: %s", r.addr, st.Code(), st.Message())
 }

@@ -223,7 +223,10 @@ func connectNATS(ctx context.Context, log *slog.Logger, url, name string, timeou
 			nats.MaxReconnects(-1),
 			nats.ReconnectWait(500*time.Millisecond),
 			nats.ReconnectJitter(250*time.Millisecond, time.Second),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+				if c.IsClosed() || c.IsDraining() {
+					return // our own stop
+				}
 				log.Warn("NATS disconnected; reconnecting", "err", err)
 			}),
 			nats.ReconnectHandler(func(c *nats.Conn) {
