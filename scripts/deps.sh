@@ -14,6 +14,7 @@ command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || missing+=(python3-slixmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
 
+"$(dirname "$0")/services.sh" # Postgres, Redis, NATS for the integration tests; before the early exit below, so it always runs
 if [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: protoc, slixmpp and go-sendxmpp are present"
 	exit 0
