@@ -109,7 +109,7 @@ func openStore(t testing.TB, dsn, schema string, opts ...Option) *Store {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 

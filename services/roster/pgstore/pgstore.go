@@ -133,7 +133,12 @@ func poolConfig(dsn string, o options) (*pgxpool.Config, error) {
 }
 
 // Close closes every connection of the pool; it waits for calls in flight.
-func (s *Store) Close() { s.pool.Close() }
+// It returns no error (pgx reports none) and has one for the likeness with
+// sqlitestore.Store.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
 
 // Ping checks that Postgres answers within the query timeout, for readiness
 // probes.
@@ -297,7 +302,8 @@ func (s *Store) read(ctx context.Context, fn func(context.Context) error) error 
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	err := fn(ctx)
-	if s.retryable(ctx, err) {
+	if connectionFailed(ctx, err) {
+		s.pool.Reset()
 		err = fn(ctx)
 	}
 	return mapError(err)
@@ -311,7 +317,8 @@ func (s *Store) write(ctx context.Context, fn func(context.Context, pgx.Tx) erro
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	committing, err := s.inTx(ctx, fn)
-	if !committing && s.retryable(ctx, err) {
+	if !committing && connectionFailed(ctx, err) {
+		s.pool.Reset()
 		_, err = s.inTx(ctx, fn)
 	}
 	return mapError(err)
@@ -331,13 +338,15 @@ func (s *Store) inTx(ctx context.Context, fn func(context.Context, pgx.Tx) error
 	return true, tx.Commit(ctx)
 }
 
-// retryable reports whether err came from the connection rather than from
-// Postgres or the store, while time is left. A pooled connection that died
-// since its last use (Postgres restarted, a network cut) fails only when it
-// is used, and its idle siblings most likely died with it: they are all
-// dropped, so that the one retry gets a fresh connection instead of the
-// next dead one.
-func (s *Store) retryable(ctx context.Context, err error) bool {
+// connectionFailed reports whether err came from the connection rather
+// than from Postgres or the store, while ctx leaves time for a retry.
+//
+// A pooled connection that died since its last use (Postgres restarted, a
+// network cut) fails only when it is used, and its idle siblings most
+// likely died with it. So the callers drop them all (pool.Reset) before
+// their one retry, which then gets a fresh connection instead of the next
+// dead one.
+func connectionFailed(ctx context.Context, err error) bool {
 	var pgErr *pgconn.PgError
 	switch {
 	case err == nil, ctx.Err() != nil, errors.As(err, &pgErr),
@@ -345,7 +354,6 @@ func (s *Store) retryable(ctx context.Context, err error) bool {
 		errors.Is(err, roster.ErrAccountNotFound), errors.Is(err, roster.ErrAccountExists):
 		return false
 	}
-	s.pool.Reset()
 	return true
 }
 

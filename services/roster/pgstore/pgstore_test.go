@@ -92,7 +92,7 @@ func TestConcurrentMigratesOfAMissingSchemaApplyEachVersionOnce(t *testing.T) {
 	close(errs)
 	close(stores)
 	for s := range stores {
-		t.Cleanup(s.Close)
+		t.Cleanup(func() { s.Close() })
 	}
 	for err := range errs {
 		if err != nil {
