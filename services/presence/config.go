@@ -3,6 +3,9 @@ package presence
 import (
 	"errors"
 	"log/slog"
+	"time"
+
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
 )
 
 // Config configures the presence service.
@@ -11,6 +14,16 @@ type Config struct {
 	Store Store
 	// Logger receives the service's log; nil discards it.
 	Logger *slog.Logger
+	// Events receives a SessionsRemoved event (proto/presence/v1) on
+	// Subjects.SessionsRemoved() for sessions removed by the reaper or by
+	// DropNode; a *nats.Conn will do. Nil: they are only logged.
+	Events Publisher
+	// Subjects names the bus subjects; bus.New("", 0) when its Prefix is
+	// empty.
+	Subjects bus.Subjects
+	// ReapInterval is how often the Reaper looks for dead nodes;
+	// DefaultReapInterval when zero.
+	ReapInterval time.Duration
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -19,6 +32,15 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Subjects.Prefix == "" {
+		c.Subjects = bus.New("", 0)
+	}
+	switch {
+	case c.ReapInterval < 0:
+		return c, errors.New("presence: Config.ReapInterval must not be negative")
+	case c.ReapInterval == 0:
+		c.ReapInterval = DefaultReapInterval
 	}
 	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,8 +26,8 @@ func (h registryHandler) Bind(ctx context.Context, req *presencev1.BindRequest) 
 	if err != nil {
 		return nil, h.s.status(ctx, err)
 	}
-	if req.GetNode() == "" || req.GetSessionId() == "" {
-		return nil, h.s.status(ctx, fmt.Errorf("%w: Bind needs a node and a session id", ErrInvalidSession))
+	if !validName(req.GetNode()) || !validName(req.GetSessionId()) {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: Bind needs a node and a session id, each of 1 to %d bytes without control characters", ErrInvalidSession, maxNameLen))
 	}
 	replaced, err := h.s.store.Bind(ctx, Session{
 		JID:   full,
@@ -96,6 +97,57 @@ func (h registryHandler) Lookup(ctx context.Context, req *presencev1.LookupReque
 	return resp, nil
 }
 
+func (h registryHandler) Heartbeat(ctx context.Context, req *presencev1.HeartbeatRequest) (*presencev1.HeartbeatResponse, error) {
+	if !validName(req.GetNode()) {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: Heartbeat needs a node name of 1 to %d bytes without control characters", ErrInvalidSession, maxNameLen))
+	}
+	ttl := time.Duration(req.GetTtlMs()) * time.Millisecond
+	if req.GetTtlMs() <= 0 || ttl > MaxHeartbeatTTL {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: %d ms, want 1 to %d", ErrInvalidTTL, req.GetTtlMs(), MaxHeartbeatTTL.Milliseconds()))
+	}
+	epoch, err := h.s.store.Heartbeat(ctx, req.GetNode(), ttl)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &presencev1.HeartbeatResponse{Epoch: epoch}, nil
+}
+
+func (h registryHandler) DropNode(ctx context.Context, req *presencev1.DropNodeRequest) (*presencev1.DropNodeResponse, error) {
+	if !validName(req.GetNode()) {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: DropNode needs a node name of 1 to %d bytes without control characters", ErrInvalidSession, maxNameLen))
+	}
+	removed, err := h.s.store.DropNode(ctx, req.GetNode())
+	// Sessions removed before a failure are gone all the same: announce
+	// them. A retried DropNode removes the rest.
+	h.s.announce(context.WithoutCancel(ctx), presencev1.SessionsRemoved_REASON_NODE_DROPPED, removed)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &presencev1.DropNodeResponse{Removed: int32(min(len(removed), math.MaxInt32))}, nil
+}
+
+// MaxHeartbeatTTL is the longest TTL a heartbeat may ask for. A node
+// silent longer than this is dead by any measure.
+const MaxHeartbeatTTL = time.Hour
+
+// maxNameLen bounds node names and session ids.
+const maxNameLen = 255
+
+// validName reports whether v can be a node name or a session id:
+// non-empty, short, and free of control characters (NUL above all, which
+// the Redis store uses as a separator).
+func validName(v string) bool {
+	if v == "" || len(v) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // parseJID normalises an account address: a localpart is required (a domain
 // has no sessions), and a resourcepart too when full is set.
 func parseJID(addr string, full bool) (jid.JID, error) {
@@ -128,7 +180,7 @@ func toProto(s Session) *presencev1.Session {
 // Unavailable, since a client can only retry.
 func (s *Service) status(ctx context.Context, err error) error {
 	switch {
-	case errors.Is(err, ErrInvalidJID), errors.Is(err, ErrInvalidSession), errors.Is(err, ErrInvalidPriority):
+	case errors.Is(err, ErrInvalidJID), errors.Is(err, ErrInvalidSession), errors.Is(err, ErrInvalidPriority), errors.Is(err, ErrInvalidTTL):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case ctx.Err() != nil:
 		return status.FromContextError(ctx.Err()).Err()

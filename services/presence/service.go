@@ -2,6 +2,11 @@
 // which full JIDs are bound, on which c2s node and under which session id,
 // and each session's availability, priority and last presence stanza. c2s
 // binds and unbinds sessions; the router looks them up to deliver stanzas.
+//
+// c2s nodes also send heartbeats: once a node has sent one, a Reaper removes
+// its sessions when its heartbeats stop, and announces them on the bus like
+// those of a node that calls DropNode, so that their contacts can be told
+// they are unavailable.
 package presence
 
 import (
@@ -10,14 +15,18 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 )
 
 // Service is the presence service. It is safe for concurrent use.
 type Service struct {
-	store Store
-	log   *slog.Logger
-	now   func() time.Time
+	store        Store
+	log          *slog.Logger
+	now          func() time.Time
+	events       Publisher
+	subjects     bus.Subjects
+	reapInterval time.Duration
 }
 
 // New checks cfg and returns a Service.
@@ -26,7 +35,14 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: cfg.Store, log: cfg.Logger, now: time.Now}, nil
+	return &Service{
+		store:        cfg.Store,
+		log:          cfg.Logger,
+		now:          time.Now,
+		events:       cfg.Events,
+		subjects:     cfg.Subjects,
+		reapInterval: cfg.ReapInterval,
+	}, nil
 }
 
 // Register registers SessionRegistry on srv.

@@ -264,6 +264,10 @@ func TestStoreTroubleIsUnavailable(t *testing.T) {
 	wantCode(t, "SetPresence", err, codes.Unavailable)
 	_, err = c.Lookup(ctx, &presencev1.LookupRequest{Jid: "juliet@example.com"})
 	wantCode(t, "Lookup", err, codes.Unavailable)
+	_, err = c.Heartbeat(ctx, &presencev1.HeartbeatRequest{Node: "n", TtlMs: 5000})
+	wantCode(t, "Heartbeat", err, codes.Unavailable)
+	_, err = c.DropNode(ctx, &presencev1.DropNodeRequest{Node: "n"})
+	wantCode(t, "DropNode", err, codes.Unavailable)
 }
 
 func TestNewRequiresAStore(t *testing.T) {
