@@ -45,7 +45,14 @@ const (
 	DefaultCloseTimeout = 5 * time.Second
 	// DefaultQueueSize bounds a session's outbound queue in stanzas.
 	DefaultQueueSize = 256
+	// DefaultPublishTimeout bounds the wait for the route stream to
+	// acknowledge a stanza; past it the client gets a stanza error.
+	DefaultPublishTimeout = 5 * time.Second
 )
+
+// maxPendingAcks bounds the stanzas of the whole node waiting for the
+// stream's acknowledgement; a publish beyond it waits for room.
+const maxPendingAcks = 8192
 
 // credentialSource is the part of rosterv1.CredentialServiceClient c2s uses.
 type credentialSource interface {
@@ -102,6 +109,9 @@ type Config struct {
 	IdleTimeout        time.Duration
 	KeepaliveInterval  time.Duration
 	CloseTimeout       time.Duration
+	// PublishTimeout bounds the wait for the route stream's
+	// acknowledgement of a stanza; zero means DefaultPublishTimeout.
+	PublishTimeout time.Duration
 
 	// QueueSize bounds a session's outbound queue; a session whose queue is
 	// full is closed with <policy-violation/>. Zero means DefaultQueueSize.
@@ -117,6 +127,9 @@ type Config struct {
 	// Subjects names the NATS subjects; the zero value means
 	// bus.New("", 0).
 	Subjects bus.Subjects
+	// Stream tunes the route stream, which c2s creates at start when no
+	// router has yet.
+	Stream bus.StreamOptions
 	// Logger receives the server's log; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -192,6 +205,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"IdleTimeout", &c.IdleTimeout, DefaultIdleTimeout},
 		{"KeepaliveInterval", &c.KeepaliveInterval, DefaultKeepaliveInterval},
 		{"CloseTimeout", &c.CloseTimeout, DefaultCloseTimeout},
+		{"PublishTimeout", &c.PublishTimeout, DefaultPublishTimeout},
 	} {
 		switch {
 		case *d.v == 0:

@@ -46,6 +46,15 @@ type conn struct {
 	seq      uint64
 	avail    bool
 
+	// stanzas published and waiting for the stream's acknowledgement,
+	// answered in order by ackLoop
+	acks     chan pendingAck
+	acksDone chan struct{}
+
+	// deliveries already made to this session; used only by the NATS
+	// delivery callback
+	seen dedupe
+
 	// writer
 	queue      chan *outItem
 	writerDone chan struct{}
@@ -78,6 +87,8 @@ func (s *Server) newConn(raw net.Conn, directTLS bool) *conn {
 		queue:      make(chan *outItem, s.cfg.QueueSize),
 		writerDone: make(chan struct{}),
 		closeReq:   make(chan struct{}),
+		acks:       make(chan pendingAck, ackWindow),
+		acksDone:   make(chan struct{}),
 	}
 	c.logp.Store(s.log.With("peer", c.peer, "session", c.sessionID))
 	c.dl = &deadlineConn{Conn: raw, c: c, negotiation: time.Now().Add(s.cfg.NegotiationTimeout)}
@@ -88,6 +99,11 @@ func (s *Server) newConn(raw net.Conn, directTLS bool) *conn {
 // serve runs the connection to its end.
 func (c *conn) serve(ctx context.Context) {
 	go c.writeLoop()
+	go c.ackLoop()
+	defer func() {
+		close(c.acks)
+		<-c.acksDone
+	}()
 	err := c.begin()
 	for err == nil {
 		el, rerr := c.r.Next()

@@ -111,7 +111,7 @@ func services(t testing.TB) *grpc.ClientConn {
 // and a c2s Server on loopback ports. mod adjusts the configuration.
 func newEnv(t testing.TB, mod func(*Config)) *env {
 	t.Helper()
-	ns, err := natsembed.Start(natsembed.Options{})
+	ns, err := natsembed.Start(natsembed.Options{JetStreamDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
@@ -64,6 +65,7 @@ type Server struct {
 
 	running atomic.Bool
 	wg      sync.WaitGroup // connections
+	js      jetstream.JetStream
 
 	mu       sync.Mutex
 	stopping bool
@@ -140,6 +142,20 @@ func (s *Server) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("c2s: Run called twice")
 	}
+	js, err := jetstream.New(s.cfg.NATS, jetstream.WithPublishAsyncTimeout(s.cfg.PublishTimeout),
+		jetstream.WithPublishAsyncMaxPending(maxPendingAcks))
+	if err != nil {
+		s.closeListeners()
+		return fmt.Errorf("c2s: JetStream: %w", err)
+	}
+	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = s.cfg.Subjects.EnsureRouteStream(setup, js, s.cfg.Stream)
+	cancel()
+	if err != nil {
+		s.closeListeners()
+		return fmt.Errorf("c2s: %w", err)
+	}
+	s.js = js
 	sub, err := s.cfg.NATS.Subscribe(s.cfg.Subjects.Node(s.cfg.Node), s.onDelivery)
 	if err != nil {
 		s.closeListeners()
@@ -193,7 +209,13 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := sub.Unsubscribe(); err != nil {
 		s.log.Debug("unsubscribing", "err", err)
 	}
-	// The final unavailable presences must leave the process.
+	// The final unavailable presences and the hand-backs must reach the
+	// stream.
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(s.cfg.CloseTimeout):
+		s.log.Warn("stanzas still unacknowledged by the route stream at shutdown", "pending", js.PublishAsyncPending())
+	}
 	if err := s.cfg.NATS.FlushTimeout(s.cfg.CloseTimeout); err != nil {
 		s.log.Warn("flushing NATS at shutdown", "err", err)
 	}
@@ -309,9 +331,12 @@ func (s *Server) onDelivery(m *nats.Msg) {
 	c := s.sessions[d.GetSession()]
 	s.mu.Unlock()
 	if c == nil {
-		// The session ended while the router was deciding. What happens
-		// to such stanzas (RFC 6121 section 8.5 no-session rules) comes
-		// with the cluster issue.
+		if d.GetAction() == busv1.Action_ACTION_DELIVER {
+			// The session ended while the router was deciding: the
+			// routers apply the no-session rules instead.
+			s.handBack(&d, "no such session")
+			return
+		}
 		s.log.Debug("delivery for an unknown session", "session", d.GetSession(), "action", d.GetAction().String(), "to", d.GetTo())
 		return
 	}
@@ -321,7 +346,17 @@ func (s *Server) onDelivery(m *nats.Msg) {
 			s.log.Warn("empty delivery", "session", d.GetSession())
 			return
 		}
-		c.deliver(d.GetRaw())
+		if c.seen.dup(&d) {
+			// Routed twice: a router took the partition over before the
+			// first routing was acknowledged.
+			s.log.Debug("duplicate delivery dropped", "session", d.GetSession(), "seq", d.GetSeq(), "part", d.GetPart())
+			return
+		}
+		if !c.deliver(d.GetRaw()) {
+			s.handBack(&d, "session closing or its queue full")
+			return
+		}
+		c.seen.record(&d, time.Now())
 	case busv1.Action_ACTION_CLOSE_CONFLICT:
 		c.close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session bound to the same address"}, true)
 	default:

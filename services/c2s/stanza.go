@@ -2,9 +2,6 @@ package c2s
 
 import (
 	"context"
-	"fmt"
-
-	"google.golang.org/protobuf/proto"
 
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
@@ -126,35 +123,6 @@ var kinds = map[string]busv1.Kind{
 	stanza.Message:  busv1.Kind_KIND_MESSAGE,
 	stanza.Presence: busv1.Kind_KIND_PRESENCE,
 	stanza.IQ:       busv1.Kind_KIND_IQ,
-}
-
-// publish sends a stamped stanza to the route partition of this session's
-// account, which keeps one sender's stanzas in order.
-func (c *conn) publish(el *dom.Element, to jid.JID) error {
-	var toStr string
-	if !to.IsZero() {
-		toStr = to.String()
-	}
-	c.seq++
-	env := &busv1.Stanza{
-		From:   c.jid.String(),
-		To:     toStr,
-		Kind:   kinds[el.Local],
-		Type:   el.Attr("type"),
-		Id:     el.Attr("id"),
-		Origin: &busv1.Origin{Node: c.srv.cfg.Node, Session: c.sessionID},
-		Raw:    el.Marshal(),
-		Seq:    c.seq,
-	}
-	b, err := proto.Marshal(env)
-	if err == nil {
-		err = c.srv.cfg.NATS.Publish(c.srv.cfg.Subjects.RouteFor(c.jid.Bare().String()), b)
-	}
-	if err != nil {
-		c.seq--
-		return fmt.Errorf("c2s: publish: %w", err)
-	}
-	return nil
 }
 
 // end releases what the session holds, whatever ended it: an account that

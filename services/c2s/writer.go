@@ -58,15 +58,18 @@ func (c *conn) sendElement(el *dom.Element) error { return c.send(&outItem{el: e
 // deliver queues a delivery without blocking; it runs on the NATS callback
 // goroutine, shared by every session of the node. A full queue means the
 // client does not read fast enough: it is closed, and nobody else waits.
-func (c *conn) deliver(raw []byte) {
+// It reports whether the delivery was queued; one that was not (the
+// session is closing, or its queue is full) is the caller's to hand back.
+func (c *conn) deliver(raw []byte) bool {
 	if c.closing.Load() {
-		c.logger().Debug("delivery to a closing session dropped")
-		return
+		return false
 	}
 	select {
 	case c.queue <- &outItem{raw: raw}:
+		return true
 	default:
 		c.close(&stream.Error{Condition: stream.PolicyViolation, Text: "outbound queue full: the client does not read its stream"}, false)
+		return false
 	}
 }
 

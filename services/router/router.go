@@ -60,7 +60,6 @@ const DefaultLeaseTTL = 3 * time.Second
 // callTimeout bounds the gRPC calls made for one stanza, together.
 const callTimeout = 5 * time.Second
 
-
 // Router applies the server rules of RFC 6120 section 10 and RFC 6121
 // section 8 to the stanzas that connection services publish on the route
 // subjects, and publishes deliveries to the nodes holding the recipients.
@@ -136,4 +135,3 @@ func New(cfg Config) (*Router, error) {
 		instance: instanceID(cfg.Node),
 	}, nil
 }
-

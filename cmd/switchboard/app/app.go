@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,7 +129,10 @@ func (a *App) build() error {
 	if err := probeListen(cfg.NATSListen); err != nil {
 		return &SettingError{SettingNATSListen, cfg.NATSListen, err}
 	}
-	ns, err := natsembed.Start(natsembed.Options{Listen: cfg.NATSListen})
+	// JetStream keeps accepted stanzas until a router has routed them
+	// (design note 002), in files under the data directory so that they
+	// survive a restart like the accounts do.
+	ns, err := natsembed.Start(natsembed.Options{Listen: cfg.NATSListen, JetStreamDir: filepath.Join(cfg.DataDir, "nats")})
 	if err != nil {
 		if cfg.NATSListen != "" {
 			return &SettingError{SettingNATSListen, cfg.NATSListen, err}

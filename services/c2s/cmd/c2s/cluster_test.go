@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
+	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/client"
+	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
+)
+
+// The cluster test runs scripts/cluster-up.sh against the machine's
+// Postgres, Redis and NATS (the addresses of docs/design and the design
+// brief; POSTGRES_DSN, REDIS_ADDR and NATS_URL override them), with its own
+// state directory, ports, schema, key prefix and subject prefix, so that it
+// shares those servers with other tests safely.
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
+}
+
+func reachable(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// freeBase finds n consecutive free loopback ports.
+func freeBase(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		var b [2]byte
+		rand.Read(b[:])
+		base := 20000 + int(b[0])<<8%20000 + int(b[1])
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			ln.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no free port range")
+	return 0
+}
+
+type cluster struct {
+	dir  string
+	env  map[string]string
+	root string
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a whole cluster")
+	}
+	for _, a := range []string{"127.0.0.1:5432", "127.0.0.1:6379", "127.0.0.1:4222"} {
+		if !reachable(a) {
+			t.Skipf("no server at %s: the cluster test needs Postgres, Redis and NATS", a)
+		}
+	}
+	root := repoRoot(t)
+	var id [4]byte
+	rand.Read(id[:])
+	prefix := "sbt" + hex.EncodeToString(id[:])
+	base := freeBase(t, 20)
+	c := &cluster{dir: t.TempDir(), root: root}
+	cmd := exec.Command(filepath.Join(root, "scripts", "cluster-up.sh"))
+	cmd.Env = append(os.Environ(),
+		"CLUSTER_DIR="+c.dir,
+		"CLUSTER_PREFIX="+prefix,
+		"CLUSTER_PORT="+strconv.Itoa(base),
+		"C2S1_LISTEN=127.0.0.1:"+strconv.Itoa(base+16),
+		"C2S2_LISTEN=127.0.0.1:"+strconv.Itoa(base+17),
+	)
+	out, err := cmd.CombinedOutput()
+	t.Cleanup(func() { c.down(t) })
+	if err != nil {
+		t.Fatalf("cluster-up: %v\n%s", err, out)
+	}
+	t.Logf("cluster-up:\n%s", out)
+	c.env = readEnv(t, filepath.Join(c.dir, "cluster.env"))
+	return c
+}
+
+func readEnv(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// down runs cluster-down.sh and checks that every process has ended.
+func (c *cluster) down(t *testing.T) {
+	pids, _ := filepath.Glob(filepath.Join(c.dir, "pids", "*.pid"))
+	var procs []int
+	for _, f := range pids {
+		b, _ := os.ReadFile(f)
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			procs = append(procs, pid)
+		}
+	}
+	cmd := exec.Command(filepath.Join(c.root, "scripts", "cluster-down.sh"))
+	cmd.Env = append(os.Environ(), "CLUSTER_DIR="+c.dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("cluster-down: %v\n%s", err, out)
+	}
+	for _, pid := range procs {
+		if p, err := os.FindProcess(pid); err == nil && p.Signal(syscallZero) == nil {
+			t.Errorf("process %d still runs after cluster-down", pid)
+		}
+	}
+	if t.Failed() {
+		logs, _ := filepath.Glob(filepath.Join(c.dir, "logs", "*.log"))
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			t.Logf("%s:\n%s", filepath.Base(l), tail(string(b), 30))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (c *cluster) tls() grpcx.TLSFiles {
+	return grpcx.TLSFiles{Cert: c.env["SWITCHBOARD_GRPC_TLS_CERT"], Key: c.env["SWITCHBOARD_GRPC_TLS_KEY"], CA: c.env["SWITCHBOARD_GRPC_TLS_CA"]}
+}
+
+// addUser runs `switchboard user add --roster-grpc` as an operator would.
+func (c *cluster) addUser(t *testing.T, addr, password string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(c.dir, "bin", "switchboard"), "user", "add", addr, password, "--roster-grpc", c.env["ROSTER_GRPC"])
+	cmd.Env = os.Environ()
+	for k, v := range c.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "created "+addr) {
+		t.Fatalf("switchboard user add %s: %v\n%s", addr, err, out)
+	}
+}
+
+func login(t *testing.T, ctx context.Context, addr, user, password string) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctx, client.Config{
+		JID:                jid.MustParse(user),
+		Password:           password,
+		Resource:           "cluster",
+		Addr:               addr,
+		InsecureSkipVerify: true, // the c2s nodes' self-signed certificate
+	})
+	if err != nil {
+		t.Fatalf("log in %s at %s: %v", user, addr, err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func TestUsersOnTwoC2SNodesChatBothWaysThroughTwoRouters(t *testing.T) {
+	c := startCluster(t)
+	c.addUser(t, "alice@localhost", "alice-secret")
+	c.addUser(t, "bob@localhost", "bob-secret")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice := login(t, ctx, c.env["C2S1_LISTEN"], "alice@localhost", "alice-secret")
+	bob := login(t, ctx, c.env["C2S2_LISTEN"], "bob@localhost", "bob-secret")
+
+	const rounds = 5
+	for i := range rounds {
+		send := func(from, to *client.Client, body string) {
+			t.Helper()
+			if err := from.SendMessage(ctx, client.Message{To: to.JID(), Type: client.MessageChat, Body: body}); err != nil {
+				t.Fatalf("send %q: %v", body, err)
+			}
+			m, err := to.NextMessage(ctx)
+			if err != nil {
+				t.Fatalf("%s waiting for %q: %v", to.JID(), body, err)
+			}
+			if m.Body != body || m.From.String() != from.JID().String() {
+				t.Fatalf("%s got %q from %s, want %q from %s", to.JID(), m.Body, m.From, body, from.JID())
+			}
+		}
+		send(alice, bob, fmt.Sprintf("alice to bob %d", i))
+		send(bob, alice, fmt.Sprintf("bob to alice %d", i))
+	}
+}
+
+func TestCredentialServiceIsOnlyOnTheInternalListener(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cc, err := grpcx.NewClient(c.env["ROSTER_GRPC"], c.tls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	_, err = rosterv1.NewCredentialServiceClient(cc).GetCredentials(ctx, &rosterv1.GetCredentialsRequest{Jid: "alice@localhost"})
+	if status.Code(err) != codes.Unimplemented {
+		t.Errorf("GetCredentials on the public listener: %v, want Unimplemented", err)
+	}
+	if _, err := rosterv1.NewAccountServiceClient(cc).AccountExists(ctx, &rosterv1.AccountExistsRequest{Jid: "nobody@localhost"}); err != nil {
+		t.Errorf("AccountExists on the public listener: %v", err)
+	}
+}
