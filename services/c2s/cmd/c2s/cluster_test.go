@@ -197,8 +197,15 @@ func login(t *testing.T, ctx context.Context, addr, user, password string) *clie
 	return c
 }
 
-func TestUsersOnTwoC2SNodesChatBothWaysThroughTwoRouters(t *testing.T) {
+// TestLocalCluster starts one cluster with make cluster-up's script and
+// checks it in subtests, since a start costs about 20 s on this machine.
+func TestLocalCluster(t *testing.T) {
 	c := startCluster(t)
+	t.Run("UsersOnTwoC2SNodesChatBothWaysThroughTwoRouters", func(t *testing.T) { usersChat(t, c) })
+	t.Run("CredentialServiceIsOnlyOnTheInternalListener", func(t *testing.T) { credentialsInternal(t, c) })
+}
+
+func usersChat(t *testing.T, c *cluster) {
 	c.addUser(t, "alice@localhost", "alice-secret")
 	c.addUser(t, "bob@localhost", "bob-secret")
 
@@ -227,8 +234,7 @@ func TestUsersOnTwoC2SNodesChatBothWaysThroughTwoRouters(t *testing.T) {
 	}
 }
 
-func TestCredentialServiceIsOnlyOnTheInternalListener(t *testing.T) {
-	c := startCluster(t)
+func credentialsInternal(t *testing.T, c *cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cc, err := grpcx.NewClient(c.env["ROSTER_GRPC"], c.tls())
