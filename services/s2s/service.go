@@ -1,0 +1,199 @@
+// Package s2s is the server-to-server service (RFC 6120, XEP-0220,
+// XEP-0178, XEP-0368): it accepts streams from other XMPP servers and
+// publishes the stanzas they carry for the routers, and it takes the
+// stanzas the routers publish for remote domains and sends them over
+// streams it opens, one per (local domain, remote domain) pair.
+//
+// # Authentication
+//
+// Every stream is encrypted: STARTTLS is required inbound and demanded
+// outbound (or direct TLS, XEP-0368). A peer whose certificate is valid
+// for its domain (RFC 6125 DNS-ID, Config.RootCAs) authenticates with
+// SASL EXTERNAL; any other peer with Server Dialback, unless
+// Config.RefuseDialback or VerifyRequired turns that off. Dialback keys
+// are those of XEP-0185 from Config.Secret, which every s2s process of a
+// deployment shares, so any of them can answer a <db:verify/> as the
+// authoritative server.
+//
+// # Across pods
+//
+// The s2s pods share the outbound subject in one queue group, so each
+// stanza is sent by one pod, and each pod keeps its own stream per pair:
+// with n pods there can be up to n streams to one peer domain, which RFC
+// 6120 allows (a server may open several streams to a peer). The cost is
+// ordering: two stanzas of one sender may leave through different pods.
+// Pinning a remote domain to one pod (a key-value lease per pair, as the
+// routers lease partitions) would fix both and is left for later.
+//
+// # Checks on inbound stanzas
+//
+// RFC 6120 section 8.1 and 4.9.3: a stanza without from or to ends the
+// stream with <improper-addressing/>, a from outside the domains
+// authenticated on that stream with <invalid-from/>, a to outside ours with
+// <host-unknown/>; one stream's error never touches another stream.
+package s2s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
+)
+
+// Server is the s2s service of one process.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+	ln  net.Listener
+	ctx context.Context // Run's, for the goroutines it starts
+
+	mu       sync.Mutex
+	links    map[pair]*link
+	streams  map[*xconn]struct{}
+	stopping bool
+
+	bounceSeq atomic.Uint64
+	running   atomic.Bool
+	wg        sync.WaitGroup
+}
+
+// New validates cfg and opens the listener.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("service", "s2s"), links: map[pair]*link{}, streams: map[*xconn]struct{}{}}
+	if cfg.Listen != "" {
+		if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("s2s: Config.Listen: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Addr is the address of the inbound listener, or nil when it is off.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Run serves until ctx is done, then closes every stream and bounces what
+// still waits.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return errors.New("s2s: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.ctx = ctx
+	sub, err := s.cfg.NATS.QueueSubscribe(s.cfg.Subjects.S2SOutAll(), bus.S2SQueue, s.onMsg)
+	if err != nil {
+		if s.ln != nil {
+			s.ln.Close()
+		}
+		return fmt.Errorf("s2s: subscribing to outbound stanzas: %w", err)
+	}
+	if err := s.cfg.NATS.Flush(); err != nil {
+		s.log.Warn("s2s: flushing the subscription", "err", err)
+	}
+	var accepting sync.WaitGroup
+	if s.ln != nil {
+		accepting.Add(1)
+		go func() {
+			defer accepting.Done()
+			s.accept(ctx)
+		}()
+	}
+	s.log.Info("s2s serving", "listen", addrString(s.Addr()), "domains", s.cfg.Domains)
+	<-ctx.Done()
+	if err := sub.Unsubscribe(); err != nil {
+		s.log.Debug("unsubscribing", "err", err)
+	}
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	accepting.Wait()
+	s.mu.Lock()
+	s.stopping = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("s2s streams still open after the shutdown wait; closing their sockets")
+		s.mu.Lock()
+		for x := range s.streams {
+			x.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	if err := s.cfg.NATS.FlushTimeout(5 * time.Second); err != nil {
+		s.log.Warn("flushing NATS at shutdown", "err", err)
+	}
+	s.log.Info("s2s stopped")
+	return nil
+}
+
+func (s *Server) accept(ctx context.Context) {
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("s2s accept", "err", err)
+			if !sleep(ctx, 100*time.Millisecond) {
+				return
+			}
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveInbound(ctx, nc)
+		}()
+	}
+}
+
+// onMsg is the NATS callback of the outbound subject.
+func (s *Server) onMsg(m *nats.Msg) {
+	var env busv1.Stanza
+	if err := proto.Unmarshal(m.Data, &env); err != nil {
+		s.log.Warn("s2s: undecodable outbound envelope dropped", "err", err, "subject", m.Subject)
+		return
+	}
+	s.onOutbound(&env)
+}
+
+// track records the open streams, for shutdown.
+func (s *Server) track(x *xconn, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.streams[x] = struct{}{}
+	} else {
+		delete(s.streams, x)
+	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
