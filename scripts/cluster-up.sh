@@ -118,7 +118,8 @@ start roster roster --grpc-listen "$roster_grpc" --internal-grpc-listen "$roster
 	--health-listen "$health_roster" --postgres-dsn "$pg_dsn" --postgres-schema "$prefix" \
 	--node-id roster-1 "${common[@]}"
 start presence presence --grpc-listen "$presence_grpc" --health-listen "$health_presence" \
-	--redis-addr "$redis_addr" --redis-prefix "$prefix:presence:" --node-id presence-1 "${common[@]}"
+	--redis-addr "$redis_addr" --redis-prefix "$prefix:presence:" --nats-url "$nats_url" --subject-prefix "$prefix" \
+	--node-id presence-1 "${common[@]}"
 ready roster "$health_roster"
 ready presence "$health_presence"
 

@@ -46,6 +46,7 @@ type settings struct {
 	node          string
 	tls           grpcx.TLSFiles
 	startup       time.Duration
+	heartbeat     time.Duration
 	shutdown      time.Duration
 	log           config.Log
 }
@@ -71,6 +72,12 @@ func declare(s *settings) *config.Set {
 	set.NodeID(&s.node)
 	grpcx.DeclareTLS(set, &s.tls)
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS, roster and presence at start")
+	set.Duration(&s.heartbeat, "heartbeat-interval", 2*time.Second, "how often this node tells the presence service it is alive; its sessions are dropped 2.5 intervals after the last one").Check(func() error {
+		if s.heartbeat <= 0 {
+			return errors.New("must be positive")
+		}
+		return nil
+	})
 	set.Duration(&s.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	set.Logging(&s.log, "json")
 	return set
@@ -152,6 +159,18 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	probe.AddCheck("NATS", natsCheck(nc))
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("c2s", srv.Run)
+	registry := presencev1.NewSessionRegistryClient(presenceConn)
+	p.Go("heartbeat", func(ctx context.Context) error { return heartbeat(ctx, log, registry, s.node, s.heartbeat) })
+	// Runs after c2s has stopped and unbound what it could: whatever is
+	// left of this node in the registry goes now, not at the reap.
+	p.OnStop("sessions", func(ctx context.Context) error {
+		r, err := registry.DropNode(ctx, &presencev1.DropNodeRequest{Node: s.node})
+		if err != nil {
+			return fmt.Errorf("DropNode: %w", err)
+		}
+		log.Info("dropped this node's sessions from the registry", "removed", r.Removed)
+		return nil
+	})
 	p.OnStop("NATS", func(ctx context.Context) error { return drain(ctx, nc) })
 	if p.HTTP, err = health.Listen(s.healthListen, probe); err != nil {
 		// c2s bound its listeners in New: a Run whose context has ended
@@ -165,6 +184,36 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		"health", p.HTTP.Addr().String(), "nats", s.natsURL, "subject_prefix", s.subjectPrefix,
 		"roster", s.rosterAddr, "presence", s.presenceAddr, "mtls", s.tls.Enabled())
 	return p.Run(ctx)
+}
+
+// heartbeat tells the presence service every interval that node is alive,
+// with a TTL of 2.5 intervals, until ctx ends. A failed heartbeat is
+// logged and retried at the next tick: the node keeps serving while the
+// presence service is away.
+func heartbeat(ctx context.Context, log *slog.Logger, registry presencev1.SessionRegistryClient, node string, interval time.Duration) error {
+	ttl := interval * 5 / 2
+	var epoch uint64
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, interval)
+		r, err := registry.Heartbeat(cctx, &presencev1.HeartbeatRequest{Node: node, TtlMs: ttl.Milliseconds()})
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("heartbeat failed", "err", err)
+		case err == nil && epoch != 0 && r.Epoch != epoch:
+			log.Warn("the registry removed sessions of this node (heartbeat epoch changed)", "old", epoch, "new", r.Epoch)
+		}
+		if err == nil {
+			epoch = r.Epoch
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // loadCertificate returns the operator's certificate, or a self-signed one

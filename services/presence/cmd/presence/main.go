@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
@@ -27,6 +30,9 @@ type settings struct {
 	healthListen string
 	redisAddr    string
 	redisPrefix  string
+	natsURL      string
+	prefix       string
+	reapInterval time.Duration
 	node         string
 	tls          grpcx.TLSFiles
 	startup      time.Duration
@@ -40,6 +46,9 @@ func declare(s *settings) *config.Set {
 	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
 	set.String(&s.redisAddr, "redis-addr", redisstore.DefaultAddr, "Redis server, host:port").Required()
 	set.String(&s.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key of this deployment")
+	set.String(&s.natsURL, "nats-url", nats.DefaultURL, "NATS server URL(s), where removed sessions are announced").Required()
+	set.String(&s.prefix, "subject-prefix", bus.DefaultPrefix, "prefix of every NATS subject of this deployment").Required()
+	set.Duration(&s.reapInterval, "reap-interval", presence.DefaultReapInterval, "how often the sessions of c2s nodes whose heartbeat expired are removed")
 	set.NodeID(&s.node)
 	grpcx.DeclareTLS(set, &s.tls)
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for Redis at start")
@@ -83,8 +92,20 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	if err != nil {
 		return set.Wrap("redis-addr", err)
 	}
-	svc, err := presence.New(presence.Config{Store: store, Logger: log})
+	nc, err := connectNATS(ctx, log, s.natsURL, "switchboard-presence-"+s.node, s.startup)
 	if err != nil {
+		store.Close()
+		return set.Wrap("nats-url", err)
+	}
+	svc, err := presence.New(presence.Config{
+		Store:        store,
+		Logger:       log,
+		Events:       nc,
+		Subjects:     bus.New(s.prefix, bus.DefaultPartitions),
+		ReapInterval: s.reapInterval,
+	})
+	if err != nil {
+		nc.Close()
 		store.Close()
 		return err
 	}
@@ -101,6 +122,8 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.OnStop("Redis", func(context.Context) error { return store.Close() })
+	p.OnStop("NATS", func(ctx context.Context) error { return drain(ctx, nc) })
+	p.Go("reaper", svc.Reaper().Run)
 	ln, err := grpcx.ListenTCP(s.grpcListen)
 	if err != nil {
 		store.Close()
@@ -114,4 +137,64 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 	log.Info("starting", "grpc", ln.Addr().String(), "health", p.HTTP.Addr().String(), "redis", s.redisAddr, "prefix", s.redisPrefix, "mtls", s.tls.Enabled())
 	return p.Run(ctx)
+}
+
+// connectNATS connects to url, waiting up to timeout for a first
+// connection. After that the connection reconnects forever, and logs when
+// it loses and finds the server again.
+func connectNATS(ctx context.Context, log *slog.Logger, url, name string, timeout time.Duration) (*nats.Conn, error) {
+	var nc *nats.Conn
+	err := health.Await(ctx, log, "NATS", url, timeout, func(context.Context) error {
+		var err error
+		nc, err = nats.Connect(url,
+			nats.Name(name),
+			nats.Timeout(2*time.Second),
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(500*time.Millisecond),
+			nats.ReconnectJitter(250*time.Millisecond, time.Second),
+			nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+				if c.IsClosed() || c.IsDraining() {
+					return // our own stop
+				}
+				log.Warn("NATS disconnected; reconnecting", "err", err)
+			}),
+			nats.ReconnectHandler(func(c *nats.Conn) {
+				log.Info("NATS reconnected", "url", c.ConnectedUrl())
+			}),
+			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+				subject := ""
+				if sub != nil {
+					subject = sub.Subject
+				}
+				log.Error("NATS error", "subject", subject, "err", err)
+			}),
+		)
+		return err
+	})
+	return nc, err
+}
+
+func natsCheck(nc *nats.Conn) func() error {
+	return func() error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("not connected (%s)", nc.Status())
+		}
+		return nil
+	}
+}
+
+// drain flushes what the connection still has to send and closes it.
+func drain(ctx context.Context, nc *nats.Conn) error {
+	done := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		nc.Close()
+	}
+	return nil
 }
