@@ -1,12 +1,3 @@
-// Package presence is the presence service. It owns the session registry:
-// which full JIDs are bound, on which c2s node and under which session id,
-// and each session's availability, priority and last presence stanza. c2s
-// binds and unbinds sessions; the router looks them up to deliver stanzas.
-//
-// c2s nodes also send heartbeats: once a node has sent one, a Reaper removes
-// its sessions when its heartbeats stop, and announces them on the bus like
-// those of a node that calls DropNode, so that their contacts can be told
-// they are unavailable.
 package presence
 
 import (

@@ -38,6 +38,9 @@ const (
 	DefaultReapBatch = 1000
 )
 
+// scanBatch is how many expired nodes one step of ReapDeadNodes lists.
+const scanBatch = 100
+
 // Config configures a Store.
 type Config struct {
 	// Addr is the Redis server's host:port; DefaultAddr when empty.
@@ -286,7 +289,7 @@ func (s *Store) ReapDeadNodes(ctx context.Context) ([]presence.Session, error) {
 	var removed []presence.Session
 	for {
 		cctx, cancel := s.call(ctx)
-		nodes, err := expiredScript.Run(cctx, s.rdb, []string{s.live}, 100).StringSlice()
+		nodes, err := expiredScript.Run(cctx, s.rdb, []string{s.live}, scanBatch).StringSlice()
 		cancel()
 		if err != nil {
 			return removed, fail(ctx, "list expired nodes", err)
@@ -298,7 +301,7 @@ func (s *Store) ReapDeadNodes(ctx context.Context) ([]presence.Session, error) {
 				return removed, err
 			}
 		}
-		if len(nodes) < 100 {
+		if len(nodes) < scanBatch {
 			return removed, nil
 		}
 	}
