@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,10 +14,10 @@ import (
 // publish retried within it is stored once.
 const DuplicateWindow = 2 * time.Minute
 
-// MaxBacklog bounds the bytes of stanzas stored and not yet routed. Once it
-// is reached new stanzas are refused (their senders get an error) rather
-// than old ones dropped.
-const MaxBacklog = 1 << 30
+// DefaultMaxBacklog bounds the bytes of stanzas stored and not yet routed.
+// Once it is reached new stanzas are refused (their senders get an error)
+// rather than old ones dropped. JetStream reserves it on the server.
+const DefaultMaxBacklog = 1 << 30
 
 // StreamOptions tune the route stream for a deployment.
 type StreamOptions struct {
@@ -25,6 +26,8 @@ type StreamOptions struct {
 	Memory bool
 	// Replicas is the number of copies in a NATS cluster; 0 means 1.
 	Replicas int
+	// MaxBacklog bounds the stream in bytes; 0 means DefaultMaxBacklog.
+	MaxBacklog int64
 }
 
 // EnsureRouteStream creates the route stream, or updates it to the
@@ -41,7 +44,7 @@ func (s Subjects) EnsureRouteStream(ctx context.Context, js jetstream.JetStream,
 		Subjects:    []string{s.RouteAll()},
 		Retention:   jetstream.WorkQueuePolicy,
 		Discard:     jetstream.DiscardNew,
-		MaxBytes:    MaxBacklog,
+		MaxBytes:    cmp.Or(o.MaxBacklog, DefaultMaxBacklog),
 		Duplicates:  DuplicateWindow,
 		Storage:     jetstream.FileStorage,
 		Replicas:    max(o.Replicas, 1),

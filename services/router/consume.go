@@ -197,6 +197,9 @@ func (w *worker) finish(batch []jetstream.Msg) error {
 		}
 	}
 	w.out = w.out[:0]
+	if f := r.afterFlush.Load(); f != nil {
+		(*f)()
+	}
 	if w.lease.aborted.Load() {
 		return nil
 	}

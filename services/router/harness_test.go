@@ -57,6 +57,19 @@ func TestMain(m *testing.M) {
 // testLeaseTTL keeps takeovers quick in tests.
 const testLeaseTTL = time.Second
 
+// testStream keeps the space each test's stream reserves small.
+var testStream = bus.StreamOptions{MaxBacklog: 8 << 20}
+
+// dropStreams deletes the route stream and lease bucket of subjects when
+// the test ends (after its routers stopped).
+func dropStreams(t testing.TB, js jetstream.JetStream, subjects bus.Subjects) {
+	t.Cleanup(func() {
+		ctx := context.Background()
+		js.DeleteStream(ctx, subjects.RouteStream())
+		js.DeleteKeyValue(ctx, subjects.LeaseBucket())
+	})
+}
+
 // fakeRegistry is an in-memory stand-in for the presence service's session
 // registry.
 type fakeRegistry struct {
@@ -187,9 +200,10 @@ func newHarness(t *testing.T) *harness {
 	if h.js, err = jetstream.New(h.nc); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.subjects.EnsureRouteStream(context.Background(), h.js, bus.StreamOptions{}); err != nil {
+	if err := h.subjects.EnsureRouteStream(context.Background(), h.js, testStream); err != nil {
 		t.Fatal(err)
 	}
+	dropStreams(t, h.js, h.subjects)
 	if h.rnc, err = natsServer.Connect(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +231,7 @@ func newHarness(t *testing.T) *harness {
 		Sessions: h.reg,
 		Accounts: h.acc,
 		Logger:   testLogger(),
-		LeaseTTL: testLeaseTTL,
+		LeaseTTL: testLeaseTTL, Stream: testStream,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -292,24 +306,32 @@ func (h *harness) bind(c client, available bool, prio int32) {
 // send publishes el as c's stanza, with from stamped as c2s does.
 func (h *harness) send(c client, el *dom.Element) *busv1.Stanza {
 	h.t.Helper()
-	el.SetAttr("from", c.jid)
-	kind := map[string]busv1.Kind{
+	st := h.envelope(c, el)
+	h.publish(st)
+	return st
+}
+
+func kindOf(el *dom.Element) busv1.Kind {
+	return map[string]busv1.Kind{
 		"message":  busv1.Kind_KIND_MESSAGE,
 		"presence": busv1.Kind_KIND_PRESENCE,
 		"iq":       busv1.Kind_KIND_IQ,
 	}[el.Local]
-	st := &busv1.Stanza{
+}
+
+// envelope is el as c2s publishes it for c, with the next seq.
+func (h *harness) envelope(c client, el *dom.Element) *busv1.Stanza {
+	el.SetAttr("from", c.jid)
+	return &busv1.Stanza{
 		From:   c.jid,
 		To:     el.Attr("to"),
-		Kind:   kind,
+		Kind:   kindOf(el),
 		Type:   el.Attr("type"),
 		Id:     el.Attr("id"),
 		Origin: &busv1.Origin{Node: c.node, Session: c.session},
 		Raw:    el.Marshal(),
 		Seq:    h.seq.Add(1),
 	}
-	h.publish(st)
-	return st
 }
 
 func (h *harness) publish(st *busv1.Stanza) {

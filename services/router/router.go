@@ -78,6 +78,10 @@ type Router struct {
 	instance string
 
 	running atomic.Bool
+
+	// afterFlush, when set (by tests), runs after a batch's deliveries
+	// were flushed and before its stanzas are acknowledged.
+	afterFlush atomic.Pointer[func()]
 }
 
 // New checks cfg and returns a Router. Errors wrap ErrConfig and name the
