@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,11 +53,31 @@ func (s Subjects) EnsureRouteStream(ctx context.Context, js jetstream.JetStream,
 	if o.Memory {
 		cfg.Storage = jetstream.MemoryStorage
 	}
-	_, err := js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	// Most starts find the stream as it should be: it is then left alone,
+	// as updating a stream that routers consume from has no use.
+	st, err := js.Stream(ctx, cfg.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil // another service made it meanwhile
+		}
+	case err == nil:
+		if have := st.CachedInfo().Config; !sameStream(have, cfg) {
+			_, err = js.UpdateStream(ctx, cfg)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("bus: stream %s: %w", cfg.Name, err)
 	}
 	return nil
+}
+
+// sameStream compares the settings EnsureRouteStream sets.
+func sameStream(a, b jetstream.StreamConfig) bool {
+	return slices.Equal(a.Subjects, b.Subjects) && a.Retention == b.Retention && a.Discard == b.Discard &&
+		a.MaxBytes == b.MaxBytes && a.Duplicates == b.Duplicates && a.Storage == b.Storage &&
+		a.Replicas == b.Replicas && a.Description == b.Description
 }
 
 // EnsureLeaseBucket creates the routers' lease bucket, where every entry
