@@ -83,9 +83,11 @@ func (x *xconn) close() {
 	x.nc.Close()
 }
 
-// readHeader reads the peer's header by deadline.
+// readHeader reads the peer's header by deadline: the first, or a new one
+// after a restart (RFC 6120 sections 5.4.3.3 and 6.4.6).
 func (x *xconn) readHeader(deadline time.Time) (stream.Header, error) {
 	x.nc.SetReadDeadline(deadline)
+	x.r.Reset(x.nc)
 	return x.r.ReadHeader()
 }
 

@@ -64,6 +64,7 @@ type Server struct {
 
 	bounceSeq atomic.Uint64
 	running   atomic.Bool
+	ready     chan struct{}
 	wg        sync.WaitGroup
 }
 
@@ -73,7 +74,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("service", "s2s"), links: map[pair]*link{}, streams: map[*xconn]struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("service", "s2s"), links: map[pair]*link{}, streams: map[*xconn]struct{}{}, ready: make(chan struct{})}
 	if cfg.Listen != "" {
 		if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return nil, fmt.Errorf("s2s: Config.Listen: %w", err)
@@ -89,6 +90,9 @@ func (s *Server) Addr() net.Addr {
 	}
 	return s.ln.Addr()
 }
+
+// Ready is closed once Run takes outbound stanzas.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // Run serves until ctx is done, then closes every stream and bounces what
 // still waits.
@@ -109,6 +113,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.cfg.NATS.Flush(); err != nil {
 		s.log.Warn("s2s: flushing the subscription", "err", err)
 	}
+	close(s.ready)
 	var accepting sync.WaitGroup
 	if s.ln != nil {
 		accepting.Add(1)
