@@ -219,6 +219,72 @@ func TestNodeCutOffLongerThanItsTTLIsReapedThenKeepsWhatItBindsAgain(t *testing.
 	}
 }
 
+// A reap whose reply is lost after Redis ran it has removed sessions
+// that nobody announced yet: the store's next reap returns them, once.
+func TestSessionsOfAReapWhoseReplyWasLostAreReturnedByTheNextReap(t *testing.T) {
+	prefix := testPrefix(t)
+	p := startProxy(t, redisAddr())
+	s := open(t, Config{Addr: p.Addr(), Prefix: prefix, Timeout: 300 * time.Millisecond})
+	other := open(t, Config{Prefix: prefix}) // another pod, reaping too
+	ctx := background(t)
+	want := map[string]bool{}
+	for i := range 3 {
+		id := fmt.Sprintf("s%d", i)
+		full := jid.MustParse(fmt.Sprintf("user%d@example.com/balcony", i))
+		if _, err := s.Bind(ctx, presence.Session{JID: full, Node: "node-a", ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		want[id] = true
+	}
+	if _, err := s.Heartbeat(ctx, "node-a", time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until Redis's clock has the node expired, without reaping.
+	eventually(t, func() (struct{}, error) {
+		nodes, err := expiredScript.Run(ctx, other.rdb, []string{other.live}, scanBatch).StringSlice()
+		if err == nil && len(nodes) == 0 {
+			err = fmt.Errorf("node-a not expired yet")
+		}
+		return struct{}{}, err
+	})
+
+	// The step that removes the sessions runs; its reply is lost.
+	p.Deafen()
+	removed, err := s.drop(ctx, "node-a", false)
+	if err == nil || len(removed) != 0 {
+		t.Fatalf("deafened drop step = %v, %v; want an error and nothing", removed, err)
+	}
+	for i := range 3 {
+		if got, err := other.Lookup(ctx, jid.MustParse(fmt.Sprintf("user%d@example.com", i))); err != nil || len(got) != 0 {
+			t.Fatalf("user%d after the lost reply: %v, %v; want the reap to have run", i, got, err)
+		}
+	}
+	if got, err := other.ReapDeadNodes(ctx); err != nil || len(got) != 0 {
+		t.Errorf("the other pod reaped %v, %v; want nothing left to it", got, err)
+	}
+
+	p.Restore()
+	got := map[string]int{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < len(want) && time.Now().Before(deadline) {
+		removed, err := s.ReapDeadNodes(ctx)
+		if err != nil {
+			continue // a connection the outage broke
+		}
+		for _, r := range removed {
+			got[r.ID]++
+		}
+	}
+	for id := range want {
+		if got[id] != 1 {
+			t.Errorf("session %s returned %d times after the lost reply, want once", id, got[id])
+		}
+	}
+	if again, err := s.ReapDeadNodes(ctx); err != nil || len(again) != 0 {
+		t.Errorf("a further reap returned %v, %v; want nothing", again, err)
+	}
+}
+
 // Reapers in several pods, each with its own connections, share the work
 // and report every session once.
 func TestReapersOfSeveralPodsReportEachSessionOnce(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -12,11 +13,13 @@ import (
 // connection and turns the proxy into a black hole: it accepts new
 // connections and never answers, which is what a dead host behind a
 // still-working network looks like and what only a deadline gets out of.
-// Restore makes it forward again.
+// Deafen forwards requests but drops Redis's replies: commands run and
+// their callers never learn it. Restore makes it forward again.
 type proxy struct {
 	t      testing.TB
 	l      net.Listener
 	target string
+	deaf   atomic.Bool
 
 	mu    sync.Mutex
 	cut   bool
@@ -49,7 +52,10 @@ func (p *proxy) Cut() {
 	p.closeAll()
 }
 
+func (p *proxy) Deafen() { p.deaf.Store(true) }
+
 func (p *proxy) Restore() {
+	p.deaf.Store(false)
 	p.mu.Lock()
 	p.cut = false
 	p.mu.Unlock()
@@ -67,8 +73,7 @@ func (p *proxy) closeAll() {
 	}
 }
 
-// track registers c to be closed by Cut, Restore and cleanup; it reports
-// false, closing c, if the connection must not go on.
+// track registers c to be closed by Cut, Restore and cleanup.
 func (p *proxy) track(c net.Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -97,8 +102,21 @@ func (p *proxy) accept() {
 		}
 		p.track(up)
 		p.wg.Go(func() { io.Copy(up, c); up.Close(); c.Close() })
-		p.wg.Go(func() { io.Copy(c, up); up.Close(); c.Close() })
+		p.wg.Go(func() { io.Copy(deafWriter{p, c}, up); up.Close(); c.Close() })
 	}
+}
+
+// deafWriter drops what it is given while the proxy is deaf.
+type deafWriter struct {
+	p *proxy
+	w io.Writer
+}
+
+func (d deafWriter) Write(b []byte) (int, error) {
+	if d.p.deaf.Load() {
+		return len(b), nil
+	}
+	return d.w.Write(b)
 }
 
 // closedAddr returns a loopback address where nothing listens.

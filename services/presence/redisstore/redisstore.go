@@ -12,16 +12,20 @@
 //	dead           sorted set: node -> when it was reaped or dropped
 //	epoch          hash: node -> epoch
 //	epochseq       counter of epochs
+//	step:<token>   reply of a reap or drop step, kept for a client that lost it
 package redisstore
 
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,8 +42,18 @@ const (
 	DefaultReapBatch = 1000
 )
 
+// maxReapBatch bounds Config.ReapBatch: a step's reply, three items per
+// session, is also kept in Redis, and one script should not block Redis
+// for long.
+const maxReapBatch = 10000
+
 // scanBatch is how many expired nodes one step of ReapDeadNodes lists.
 const scanBatch = 100
+
+// stepTTL is how long Redis keeps the reply of a reap or drop step for a
+// client that lost it (see dropScript): the next reap of this Store, every
+// couple of seconds, asks again, so this covers Redis outages of minutes.
+const stepTTL = 10 * time.Minute
 
 // Config configures a Store.
 type Config struct {
@@ -73,6 +87,12 @@ type Store struct {
 	batch   int
 	// Keys that do not depend on the call.
 	live, dead, epochs, epochSeq string
+
+	mu sync.Mutex
+	// pending holds, by node, the tokens of drop steps whose reply did not
+	// arrive: they may have removed sessions that only their kept reply
+	// still names.
+	pending map[string][]string
 }
 
 var _ presence.Store = (*Store)(nil)
@@ -83,8 +103,8 @@ var _ presence.Store = (*Store)(nil)
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	addr := cmp.Or(cfg.Addr, DefaultAddr)
 	timeout := cmp.Or(cfg.Timeout, DefaultTimeout)
-	if timeout < 0 || cfg.ReapBatch < 0 {
-		return nil, errors.New("redisstore: Timeout and ReapBatch must not be negative")
+	if timeout < 0 || cfg.ReapBatch < 0 || cfg.ReapBatch > maxReapBatch {
+		return nil, fmt.Errorf("redisstore: Timeout must not be negative, ReapBatch must be 0 to %d", maxReapBatch)
 	}
 	rdb := redis.NewClient(&redis.Options{
 		Addr:     addr,
@@ -95,7 +115,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// A retry could run a script twice whose first reply was lost:
 		// a Bind would lose the session it replaced, a reap the sessions
 		// it removed. Callers retry instead, knowing what they asked.
-		MaxRetries:            -1,
+		MaxRetries: -1,
+		// One dial per call: the call's deadline is short, and the next
+		// call dials again.
+		DialerRetries:         1,
 		DialTimeout:           timeout,
 		ReadTimeout:           timeout,
 		WriteTimeout:          timeout,
@@ -123,6 +146,7 @@ func newStore(rdb *redis.Client, prefix string, timeout time.Duration, batch int
 		dead:     prefix + "dead",
 		epochs:   prefix + "epoch",
 		epochSeq: prefix + "epochseq",
+		pending:  make(map[string][]string),
 	}
 }
 
@@ -282,11 +306,19 @@ func (s *Store) Heartbeat(ctx context.Context, node string, ttl time.Duration) (
 // ReapDeadNodes implements presence.Store. It works node by node and
 // batch by batch, each batch one script, so Redis serves other clients
 // between them; each batch checks again that the node is still expired.
+// It first asks again for the steps of this Store whose reply was lost.
 func (s *Store) ReapDeadNodes(ctx context.Context) ([]presence.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var removed []presence.Session
+	for _, node := range s.pendingNodes() {
+		got, err := s.drop(ctx, node, false)
+		removed = append(removed, got...)
+		if err != nil {
+			return removed, err
+		}
+	}
 	for {
 		cctx, cancel := s.call(ctx)
 		nodes, err := expiredScript.Run(cctx, s.rdb, []string{s.live}, scanBatch).StringSlice()
@@ -320,29 +352,34 @@ func (s *Store) DropNode(ctx context.Context, node string) ([]presence.Session, 
 
 // drop runs dropScript on node until it reports done. On an error it
 // returns what earlier batches removed along with the error, so that the
-// caller still announces them.
+// caller still announces them, and keeps the failed step's token for the
+// next reap.
 func (s *Store) drop(ctx context.Context, node string, force bool) ([]presence.Session, error) {
 	flag := "0"
 	if force {
 		flag = "1"
 	}
 	var removed []presence.Session
+	prev := ""
 	for {
+		token := s.claimStep(node)
+		step := s.prefix + "step:" + token
 		cctx, cancel := s.call(ctx)
 		res, err := dropScript.Run(cctx, s.rdb,
-			[]string{s.live, s.dead, s.epochs, s.nodeKey(node)},
-			node, s.batch, flag, s.prefix+"a:", presence.TombstoneRetention.Milliseconds()).Slice()
+			[]string{s.live, s.dead, s.epochs, s.nodeKey(node), step, cmp.Or(prev, step)},
+			node, s.batch, flag, s.prefix+"a:", presence.TombstoneRetention.Milliseconds(), stepTTL.Milliseconds()).StringSlice()
 		cancel()
 		if err != nil {
+			// The script may have run and only its reply been lost.
+			s.unclaimStep(node, token)
 			return removed, fail(ctx, "drop node "+node, err)
 		}
+		prev = step
 		if len(res) == 0 || (len(res)-1)%3 != 0 {
 			return removed, fmt.Errorf("redisstore: drop node %s: malformed reply of %d items", node, len(res))
 		}
 		for i := 1; i < len(res); i += 3 {
-			bare, _ := res[i].(string)
-			r, _ := res[i+1].(string)
-			v, _ := res[i+2].(string)
+			bare, r, v := res[i], res[i+1], res[i+2]
 			full, err := jid.Parse(bare + "/" + r)
 			if err != nil {
 				return removed, fmt.Errorf("redisstore: session %s/%s stored on node %s: %w", bare, r, node, err)
@@ -353,10 +390,45 @@ func (s *Store) drop(ctx context.Context, node string, force bool) ([]presence.S
 			}
 			removed = append(removed, sess)
 		}
-		if done, _ := res[0].(int64); done == 1 {
+		if res[0] == "1" {
 			return removed, nil
 		}
 	}
+}
+
+// claimStep returns a token for the next drop step of node: one whose
+// reply was lost, which no other caller then holds, or a new one.
+func (s *Store) claimStep(node string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tokens := s.pending[node]; len(tokens) > 0 {
+		t := tokens[len(tokens)-1]
+		if len(tokens) == 1 {
+			delete(s.pending, node)
+		} else {
+			s.pending[node] = tokens[:len(tokens)-1]
+		}
+		return t
+	}
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Store) unclaimStep(node, token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[node] = append(s.pending[node], token)
+}
+
+func (s *Store) pendingNodes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var nodes []string
+	for n := range s.pending {
+		nodes = append(nodes, n)
+	}
+	return nodes
 }
 
 // encode renders a session as the scripts read it: id, node, bound time,

@@ -109,20 +109,30 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now_ms(), 'LIMIT', 0,
 // node that came back in the meantime keeps the rest. It first deletes the
 // node's epoch, so the node's next heartbeat tells it to bind again. Once
 // the node's set is empty it moves the node from live to dead. It returns
-// {done, bare, resource, value, bare, resource, value, ...}: done is 1 when
-// nothing is left to remove for now.
+// {done, bare, resource, value, bare, resource, value, ...}: done is "1"
+// when nothing is left to remove for now.
 //
-// KEYS: live nodes, dead nodes, epochs, node set.
+// Each run carries a step key, unique to it: the reply is also kept there
+// for stepTTL, and a run whose step key exists returns the kept reply and
+// does nothing else. A client that lost a reply on the wire runs the step
+// again with the same key and gets the sessions it removed, which would
+// otherwise be announced by no one. A run deletes the previous step's key,
+// whose reply its client has.
+//
+// KEYS: live nodes, dead nodes, epochs, node set, step, previous step.
 // ARGV: node, batch size, "1" to force, account key prefix, tombstone
-// retention in ms.
+// retention in ms, step TTL in ms.
 var dropScript = redis.NewScript(luaLib + `
+local kept = redis.call('LRANGE', KEYS[5], 0, -1)
+if #kept > 0 then return kept end
+redis.call('DEL', KEYS[6])
 local now = now_ms()
 if ARGV[3] ~= '1' then
   local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-  if not score or tonumber(score) >= now then return {1} end
+  if not score or tonumber(score) >= now then return {'1'} end
 end
 redis.call('HDEL', KEYS[3], ARGV[1])
-local out = {0}
+local out = {'0'}
 for _, m in ipairs(redis.call('SPOP', KEYS[4], tonumber(ARGV[2]))) do
   local i = string.find(m, '\0', 1, true)
   local j = string.find(m, '\0', i + 1, true)
@@ -139,8 +149,12 @@ end
 if redis.call('EXISTS', KEYS[4]) == 0 then
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('ZADD', KEYS[2], now, ARGV[1])
-  out[1] = 1
+  out[1] = '1'
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
+for k = 1, #out, 1000 do
+  redis.call('RPUSH', KEYS[5], unpack(out, k, math.min(k + 999, #out)))
+end
+redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[6]))
 return out
 `)
