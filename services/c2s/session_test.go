@@ -208,6 +208,7 @@ func TestFullQueueClosesOnlyThatSession_RFC6120_4_9_3_14(t *testing.T) {
 		c.QueueSize = 4
 		c.CloseTimeout = 200 * time.Millisecond
 	})
+	routed := e.routed()
 	slow := e.dial()
 	slow.login("alice", "slow")
 	slowID := slow.sessionID()
@@ -241,6 +242,18 @@ func TestFullQueueClosesOnlyThatSession_RFC6120_4_9_3_14(t *testing.T) {
 	waitFor(t, "the fast session alone", func() bool { return e.srv.SessionCount() == 1 })
 	if line := e.logs.find("stream error", "condition=policy-violation", "outbound queue full", "peer="+slow.raw.LocalAddr().String()); line == "" {
 		t.Fatal("no log line names the slow peer and the policy-violation")
+	}
+
+	// What the slow session could not take went back to the routers, for
+	// the no-session rules (RFC 6121 section 8.5.3.2).
+	for {
+		st := recv(t, routed)
+		if u := st.GetUndeliverable(); u != nil {
+			if f := u.GetFailed(); len(f) != 1 || f[0].GetSession() != slowID || f[0].GetNode() != testNode {
+				t.Fatalf("handed back with failed sessions %v, want only the slow one", f)
+			}
+			break
+		}
 	}
 
 	// The other session still gets its stanzas and can send.
