@@ -148,7 +148,8 @@ func (s *Server) Run(ctx context.Context) error {
 		s.closeListeners()
 		return fmt.Errorf("c2s: JetStream: %w", err)
 	}
-	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A Run cancelled while it starts still starts, then stops as usual.
+	setup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	err = s.cfg.Subjects.EnsureRouteStream(setup, js, s.cfg.Stream)
 	cancel()
 	if err != nil {
