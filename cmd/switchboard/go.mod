@@ -9,6 +9,7 @@ replace (
 	github.com/switchboard-xmpp/switchboard/services/presence => ../../services/presence
 	github.com/switchboard-xmpp/switchboard/services/roster => ../../services/roster
 	github.com/switchboard-xmpp/switchboard/services/router => ../../services/router
+	github.com/switchboard-xmpp/switchboard/services/s2s => ../../services/s2s
 	github.com/switchboard-xmpp/switchboard/xmpp => ../../xmpp
 )
 
@@ -20,6 +21,7 @@ require (
 	github.com/switchboard-xmpp/switchboard/services/presence v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/services/roster v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/services/router v0.0.0-00010101000000-000000000000
+	github.com/switchboard-xmpp/switchboard/services/s2s v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/xmpp v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 )

@@ -38,6 +38,13 @@ func newServeFlags() *serveFlags {
 	str(&c.GRPCListen, "grpc-listen", app.SettingGRPCListen, "TCP listen address of the internal gRPC services (no authentication); empty: off")
 	str(&c.NATSListen, "nats-listen", app.SettingNATSListen, "TCP listen address of the embedded NATS server; empty: off")
 	str(&c.MetricsListen, "metrics-listen", app.SettingMetricsListen, "HTTP listen address of /healthz and /readyz; empty: off")
+	str(&c.S2SListen, "s2s-listen", app.SettingS2SListen, "server-to-server listen address, host:port; empty: no inbound federation")
+	fs.Func("s2s-host-map", "remote servers by domain, bypassing DNS: domain=host:port,...", func(v string) (err error) {
+		c.S2SHostMap, err = app.ParseHostMap(v)
+		return err
+	})
+	s.field[app.SettingS2SHostMap] = "s2s-host-map"
+	str(&c.S2SCAFile, "s2s-ca-file", app.SettingS2SCAFile, "PEM roots for peer servers' certificates; empty: the system roots")
 	str(&c.NodeID, "node-id", app.SettingNodeID, "name of this node on the bus (letters, digits, '-', '_')")
 	fs.BoolVar(&c.TLSOptional, "tls-optional", false, "let clients skip STARTTLS (insecure; default: TLS required)")
 	fs.BoolVar(&c.AllowPlaintextAuth, "allow-plaintext-auth", false, "offer PLAIN without TLS (insecure)")

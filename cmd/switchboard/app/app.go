@@ -65,6 +65,7 @@ type App struct {
 	c2sNC    *nats.Conn
 	router   *router.Router
 	c2s      *c2s.Server
+	fed      *federation // s2s (s2s.go)
 	http     *http.Server
 	httpLn   net.Listener
 
@@ -258,6 +259,9 @@ func (a *App) build() error {
 		return a.c2s.Run(done)
 	})
 	a.log.Info("c2s listening", "addr", addrString(a.c2s.Addr()), "direct_tls", addrString(a.c2s.DirectTLSAddr()))
+	if a.fed, err = a.buildS2S(subjects, tlsCerts); err != nil {
+		return err
+	}
 
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
@@ -370,6 +374,7 @@ func (a *App) Run(ctx context.Context) error {
 		return err
 	}
 
+	stopS2S := a.fed.run(errc)
 	c2sCtx, stopC2S := context.WithCancel(context.Background())
 	c2sDone := make(chan struct{})
 	a.c2sStarted.Store(true)
@@ -403,6 +408,7 @@ func (a *App) Run(ctx context.Context) error {
 	// the router, then what they both use.
 	stopC2S()
 	a.wait(sctx, "c2s", c2sDone)
+	stopS2S()
 	stopRouter()
 	a.wait(sctx, "router", routerDone)
 	a.release(sctx)

@@ -55,6 +55,17 @@ type Config struct {
 	// MetricsListen is an optional HTTP host:port serving /healthz and
 	// /readyz; "" disables it.
 	MetricsListen string
+	// S2SListen is the host:port of server-to-server streams (5269 in
+	// production); "" or "off" (the default) accepts none. Outbound
+	// federation runs either way, but peers that authenticate by dialback
+	// must reach this listener to verify our keys.
+	S2SListen string
+	// S2SHostMap maps remote domains to host:port, bypassing DNS.
+	S2SHostMap map[string]string
+	// S2SCAFile holds PEM roots for peer servers' certificates; empty
+	// means the system roots. Peers with a valid certificate use SASL
+	// EXTERNAL, others dialback.
+	S2SCAFile string
 	// NodeID names this node on the bus; default the host name, with
 	// characters other than letters, digits, '-' and '_' turned into '-'.
 	NodeID string
@@ -202,6 +213,9 @@ func (c Config) Normalize() (Config, error) {
 		if err := CheckListenAddr(l.addr); err != nil {
 			return c, &SettingError{l.name, l.addr, err}
 		}
+	}
+	if err := c.normalizeS2S(); err != nil {
+		return c, err
 	}
 	if c.NodeID == "" {
 		c.NodeID = DefaultNodeID()
