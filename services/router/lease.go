@@ -44,7 +44,8 @@ func (r *Router) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("router: JetStream: %w", err)
 	}
-	setup, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// A Run cancelled while it starts still starts, then stops as usual.
+	setup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := r.subjects.EnsureRouteStream(setup, js, r.stream); err != nil {
 		return fmt.Errorf("router: %w", err)
