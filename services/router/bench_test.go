@@ -74,10 +74,10 @@ const (
 )
 
 func newPathBench(b *testing.B, senders, window int) *pathBench {
-	pb := &pathBench{b: b, subjects: bus.New(fmt.Sprintf("bench%d", prefixes.Add(1)), bus.DefaultPartitions),
+	pb := &pathBench{b: b, subjects: bus.New(testPrefix("bench"), bus.DefaultPartitions),
 		senders: senders, window: window, arrived: make(chan struct{}, loaded)}
 	var err error
-	if pb.nc, err = natsServer.Connect(); err != nil {
+	if pb.nc, err = connectNATS(); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(pb.nc.Close)
@@ -176,7 +176,7 @@ func (pb *pathBench) startRouters(n int) {
 	}
 	dropStreams(b, js, pb.subjects)
 	for i := range n {
-		rnc, err := natsServer.Connect()
+		rnc, err := connectNATS()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -264,7 +264,7 @@ func benchCorePath(b *testing.B, window int) {
 	reg := &fakeRegistry{}
 	reg.add(bobDesk.jid, bobDesk.node, bobDesk.session, true, 0, "")
 	r := &Router{domain: domain, node: "core", subjects: pb.subjects, sessions: reg, accounts: &fakeAccounts{}, log: testLogger()}
-	rnc, err := natsServer.Connect()
+	rnc, err := connectNATS()
 	if err != nil {
 		b.Fatal(err)
 	}

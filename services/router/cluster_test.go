@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -47,12 +46,12 @@ func newCluster(t *testing.T, partitions int, nodes ...string) *cluster {
 	t.Helper()
 	c := &cluster{
 		t:        t,
-		subjects: bus.New(fmt.Sprintf("c%d", prefixes.Add(1)), partitions),
+		subjects: bus.New(testPrefix("c"), partitions),
 		reg:      &fakeRegistry{},
 		acc:      &fakeAccounts{exists: map[string]bool{"alice@example.com": true, "bob@example.com": true}},
 	}
 	var err error
-	if c.nc, err = natsServer.Connect(); err != nil {
+	if c.nc, err = connectNATS(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.nc.Close)
@@ -96,7 +95,7 @@ func newCluster(t *testing.T, partitions int, nodes ...string) *cluster {
 // start adds a running router.
 func (c *cluster) start(name string) *member {
 	c.t.Helper()
-	nc, err := natsServer.Connect()
+	nc, err := connectNATS()
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -54,6 +54,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// natsURLEnv names a NATS server (with JetStream) to run the tests against
+// instead of the embedded one, such as the machine's older build, to check
+// the minimum version design note 002 states.
+const natsURLEnv = "SWITCHBOARD_TEST_NATS_URL"
+
+// connectNATS connects to the test's NATS server.
+func connectNATS() (*nats.Conn, error) {
+	if u := os.Getenv(natsURLEnv); u != "" {
+		return nats.Connect(u)
+	}
+	return natsServer.Connect()
+}
+
 // testLeaseTTL keeps takeovers quick in tests.
 const testLeaseTTL = time.Second
 
@@ -181,19 +194,28 @@ type harness struct {
 
 var prefixes atomic.Int64
 
+// runID tells this test process's subjects and streams from those of other
+// processes sharing a NATS server.
+var runID = fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
+
+// testPrefix is a subject prefix no other test uses.
+func testPrefix(kind string) string {
+	return fmt.Sprintf("%s%s-%d", kind, runID, prefixes.Add(1))
+}
+
 // newHarness starts a router on a fresh subject prefix with alice and bob
 // as existing accounts and no sessions.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{
 		t:        t,
-		subjects: bus.New(fmt.Sprintf("t%d", prefixes.Add(1)), 4),
+		subjects: bus.New(testPrefix("t"), 4),
 		reg:      &fakeRegistry{},
 		acc:      &fakeAccounts{exists: map[string]bool{"alice@example.com": true, "bob@example.com": true}},
 		in:       make(chan got, 1024),
 	}
 	var err error
-	if h.nc, err = natsServer.Connect(); err != nil {
+	if h.nc, err = connectNATS(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.nc.Close)
@@ -204,7 +226,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	dropStreams(t, h.js, h.subjects)
-	if h.rnc, err = natsServer.Connect(); err != nil {
+	if h.rnc, err = connectNATS(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.rnc.Close)

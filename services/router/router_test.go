@@ -12,7 +12,7 @@ import (
 )
 
 func TestNewNamesTheBadSetting(t *testing.T) {
-	nc, err := natsServer.Connect()
+	nc, err := connectNATS()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestNewNamesTheBadSetting(t *testing.T) {
 }
 
 func TestNewPreparesDomain(t *testing.T) {
-	nc, err := natsServer.Connect()
+	nc, err := connectNATS()
 	if err != nil {
 		t.Fatal(err)
 	}
