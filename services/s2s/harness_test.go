@@ -426,3 +426,11 @@ func asStreamError(err error, se **stream.Error) bool {
 	}
 	return ok
 }
+
+// dialRawOn opens a stream on nc without STARTTLS.
+func dialRawOn(t testing.TB, nc net.Conn, from, to string) *rawPeer {
+	t.Helper()
+	p := &rawPeer{t: t, nc: nc, r: stream.NewReader(nc, stream.Limits{}), w: stream.NewWriter(nc, stream.NSServer)}
+	p.open(from, to)
+	return p
+}
