@@ -9,6 +9,7 @@ import (
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/services/router"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stanza"
 )
 
 // startRouter runs the real router on the test's NATS server and waits
@@ -112,4 +113,47 @@ func TestUnavailableAtSessionEndReachesOtherResources_RFC6121_4_5_2(t *testing.T
 	phone.until("desk's unavailable presence", func(el *dom.Element) bool {
 		return el.Local == "presence" && el.Attr("from") == "alice@example.test/desk" && el.Attr("type") == "unavailable"
 	})
+}
+
+// A delivery whose session is gone follows the no-session rules of RFC
+// 6121 section 8.5.3.2 instead of vanishing, through the real router and
+// presence service: a chat falls back to the account's available resource
+// and an IQ request is answered with <service-unavailable/>. The session
+// is still in the registry, either on this node, which no longer holds it
+// (it just ended: c2s hands the delivery back), or on a node that crashed
+// and is not reaped yet (nothing subscribes to its subject: the router
+// notices and hands it back itself).
+func TestDeliveryToGoneSessionFollowsNoSessionRules_RFC6121_8_5_3_2(t *testing.T) {
+	for _, c := range []struct{ name, node string }{
+		{"ended on this node", testNode},
+		{"on a crashed node", "crashed-node"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			e.startRouter()
+			alice := e.dial()
+			alice.login("alice", "desk")
+			bob := e.dial()
+			bob.login("bob", "home")
+			bob.send("<presence/>")
+			bob.until("bob's own presence", func(el *dom.Element) bool { return el.Local == "presence" })
+			ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+			defer cancel()
+			if _, err := e.reg.Bind(ctx, &presencev1.BindRequest{Jid: "bob@example.test/gone", Node: c.node, SessionId: "gone-session"}); err != nil {
+				t.Fatal(err)
+			}
+
+			alice.send("<message to='bob@example.test/gone' type='chat' id='c1'><body>still there?</body></message>")
+			el := bob.until("the chat, fallen back to bob/home", func(el *dom.Element) bool { return el.Local == "message" })
+			if el.Attr("id") != "c1" || el.Attr("to") != "bob@example.test/gone" || el.ChildText("jabber:client", "body") != "still there?" {
+				t.Fatalf("bob/home received %s", el)
+			}
+			alice.send("<iq to='bob@example.test/gone' type='get' id='q1'><query xmlns='urn:example:q'/></iq>")
+			el = alice.until("the IQ's error", func(el *dom.Element) bool { return el.Local == "iq" })
+			if serr, ok := stanza.ParseError(el); el.Attr("id") != "q1" || !ok || serr.Condition != stanza.ServiceUnavailable {
+				t.Fatalf("alice received %s, want a service-unavailable error for q1", el)
+			}
+			bob.probe("p1")
+		})
+	}
 }
