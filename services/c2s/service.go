@@ -19,8 +19,14 @@
 //   - After MaxAuthFailures failed SASL attempts (aborts included) the
 //     stream is closed with <policy-violation/> (section 6.4.5).
 //   - Stanzas before a resource is bound get <not-authorized/>.
-//   - A stanza that cannot be published on NATS is answered with a
-//     wait/internal-server-error stanza error, so the client may retry.
+//   - A stanza is accepted once the route stream acknowledged it (design
+//     note 002); one that it refused or did not acknowledge in time is
+//     answered with a wait/internal-server-error stanza error, so the
+//     client may retry.
+//   - A delivery for a session that ended, is closing or whose queue is
+//     full goes back to the routers, which apply the no-session rules of
+//     RFC 6121 section 8.5.3.2; a delivery already made to the session
+//     (same origin, seq and part, after a router failover) is dropped.
 //   - A full outbound queue closes that session with <policy-violation/>:
 //     the limit is our policy, not a lack of resources on the server.
 //   - Once we sent </stream:stream>, elements the client still sends are

@@ -33,10 +33,25 @@
 // Errors are never answered with errors (RFC 6120 8.3.1), and nothing is
 // cached: each stanza asks the presence and roster services afresh.
 //
-// # Order
+// # Order, loss and duplicates
 //
-// One sender's stanzas share a partition; each partition is routed by one
-// goroutine, in the order NATS delivered them (RFC 6120 10.1).
+// One sender's stanzas share a partition, stored by a JetStream work-queue
+// stream. Each partition is consumed by one router at a time, the holder of
+// its lease in a key-value bucket (lease.go), one stanza after the other
+// (RFC 6120 10.1). Stanzas are acknowledged only after their deliveries
+// were flushed to the server, so a router that dies loses nothing: the
+// next holder resets the partition's consumer and routes again what was
+// not acknowledged (consume.go). Deliveries carry the origin and seq of
+// their stanza, by which the receiving node drops the duplicates this
+// causes.
+//
+// # No session
+//
+// A stanza handed back as undeliverable (its session ended, its queue was
+// full, or its node is gone, which the router notices by NATS's
+// no-responders status) is routed again without the failed sessions: RFC
+// 6121 section 8.5.3.2. Design note docs/design/002-routing.md has the
+// reasons and the figures.
 //
 // # Not done yet
 //
