@@ -354,6 +354,9 @@ func connectionFailed(ctx context.Context, err error) bool {
 		errors.Is(err, roster.ErrAccountNotFound), errors.Is(err, roster.ErrAccountExists):
 		return false
 	}
+	if _, ok := errors.AsType[*fnError](err); ok {
+		return false
+	}
 	return true
 }
 
@@ -364,6 +367,11 @@ func mapError(err error) error {
 	switch {
 	case err == nil, errors.Is(err, roster.ErrAccountNotFound), errors.Is(err, roster.ErrAccountExists):
 		return err
+	}
+	if _, ok := errors.AsType[*fnError](err); ok {
+		return err // the caller's own error, unwrapped by the method
+	}
+	switch {
 	case errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation && pgErr.ConstraintName == accountsKey:
 		return roster.ErrAccountExists
 	}

@@ -36,6 +36,22 @@ func Run(t *testing.T, open func(t *testing.T) roster.Store) {
 		{"CanceledContextFailsTheCall", testCanceledContext},
 		{"CreatedIsKeptToTheMillisecond", testCreatedToTheMillisecond},
 		{"ConcurrentSetCredentialsLeaveOneWholeSet", testConcurrentSetCredentials},
+		{"NewRosterIsEmptyAtTheZeroVersion", testNewRosterEmpty},
+		{"RosterCallsForAMissingAccountAreNotFound", testRosterMissingAccount},
+		{"UpdatedItemReadsBackWithEveryField", testItemReadsBack},
+		{"UnchangedItemKeepsTheVersion", testUnchangedItemKeepsVersion},
+		{"RequestWithoutItemIsKeptWholeOutsideTheRoster", testRequestWithoutItem},
+		{"RequestsComeBackInArrivalOrder", testRequestsInOrder},
+		{"ChangesSinceAVersionListItemsAndRemovalsInOrder", testChangesSince},
+		{"ChangesFromAnUnknownVersionAreRefused", testChangesUnknownVersion},
+		{"RemovalsPastTheChangeLogLimitNeedTheWholeRoster", testChangeLogLimit},
+		{"FailedUpdateStoresNothing", testFailedUpdate},
+		{"DeletedAccountTakesItsRosterAndMessages", testDeleteAccountTakesRoster},
+		{"ConcurrentUpdatesOfOneRosterGetOneVersionEach", testConcurrentRosterUpdates},
+		{"UpdateEntryKeepsNoReferenceToCallerSlices", testEntryNoAliasing},
+		{"OfflineMessagesComeBackInOrderAndDeleteUpToAnID", testOfflineOrder},
+		{"OfflineQuotaCountsMessagesAndBytes", testOfflineQuota},
+		{"ConcurrentOfflineStoresNeverPassTheQuota", testOfflineQuotaConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
