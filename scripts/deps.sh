@@ -3,6 +3,9 @@
 #   protobuf-compiler  protoc, for the proto-check
 #   python3-slixmpp    a real XMPP client library, for interoperability tests
 #   go-sendxmpp        a real XMPP command-line client, for interoperability tests
+#   prosody            a real XMPP server, for federation tests (run by the
+#                      tests as a child process; the system service is kept
+#                      from starting during the install)
 # Nothing is done when all are present. Needs root or sudo otherwise.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -13,10 +16,11 @@ command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 # full path so that a pyenv or venv python on PATH does not hide it.
 /usr/bin/python3 -c 'import slixmpp' >/dev/null 2>&1 || missing+=(python3-slixmpp)
 command -v go-sendxmpp >/dev/null 2>&1 || missing+=(go-sendxmpp)
+command -v prosodyctl >/dev/null 2>&1 || missing+=(prosody)
 
 "$(dirname "$0")/services.sh" # Postgres, Redis, NATS for the integration tests; before the early exit below, so it always runs
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: protoc, slixmpp and go-sendxmpp are present"
+	echo "deps: protoc, slixmpp, go-sendxmpp and prosody are present"
 	exit 0
 fi
 
@@ -31,4 +35,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
-"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Packages that ship a daemon (prosody) must not start it: the tests run
+# their own instances on loopback ports. policy-rc.d is Debian's switch for
+# that; it is removed again unless it was there before.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+	"${sudo[@]}" chmod +x "$policy"
+	own_policy=1
+fi
+status=0
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" || status=$?
+[ "$own_policy" = 1 ] && "${sudo[@]}" rm -f "$policy"
+exit "$status"

@@ -25,7 +25,7 @@ const python = "/usr/bin/python3"
 
 func TestSlixmppClientInterop(t *testing.T) {
 	if err := exec.Command(python, "-c", "import slixmpp").Run(); err != nil {
-		t.Skipf("python3-slixmpp is not installed (scripts/deps.sh installs it): %v", err)
+		t.Fatalf("python3-slixmpp is not installed (scripts/deps.sh installs it): %v", err)
 	}
 	e := newEnv(t, nil)
 	e.startRouter()
@@ -64,7 +64,7 @@ func TestSlixmppClientInterop(t *testing.T) {
 func TestGoSendxmppInterop(t *testing.T) {
 	bin, err := exec.LookPath("go-sendxmpp")
 	if err != nil {
-		t.Skip("go-sendxmpp is not installed (scripts/deps.sh installs it)")
+		t.Fatal("go-sendxmpp is not installed (scripts/deps.sh installs it)")
 	}
 	e := newEnv(t, nil)
 	e.startRouter()

@@ -77,10 +77,10 @@ func startProsody(t *testing.T, pdom, sdom string, sport int) *prosody {
 	t.Helper()
 	bin, err := exec.LookPath("prosody")
 	if err != nil {
-		t.Skip("prosody is not installed (apt-get install prosody)")
+		t.Fatal("prosody is not installed (scripts/deps.sh installs it: apt-get install prosody)")
 	}
 	if _, err := exec.LookPath("prosodyctl"); err != nil {
-		t.Skip("prosodyctl is not installed")
+		t.Fatal("prosodyctl is not installed (package prosody)")
 	}
 	dir := t.TempDir()
 	for _, d := range []string{"data", "plugins"} {

@@ -82,7 +82,7 @@ func startCluster(t *testing.T) *cluster {
 	}
 	for _, a := range []string{"127.0.0.1:5432", "127.0.0.1:6379", "127.0.0.1:4222"} {
 		if !reachable(a) {
-			t.Skipf("no server at %s: the cluster test needs Postgres, Redis and NATS", a)
+			t.Fatalf("no server at %s: the cluster test needs Postgres, Redis and NATS (scripts/services.sh starts them)", a)
 		}
 	}
 	root := repoRoot(t)
