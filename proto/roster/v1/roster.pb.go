@@ -25,6 +25,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type Direction int32
+
+const (
+	Direction_DIRECTION_UNSPECIFIED Direction = 0
+	Direction_DIRECTION_OUTBOUND    Direction = 1 // sent by the user
+	Direction_DIRECTION_INBOUND     Direction = 2 // addressed to the user
+)
+
+// Enum value maps for Direction.
+var (
+	Direction_name = map[int32]string{
+		0: "DIRECTION_UNSPECIFIED",
+		1: "DIRECTION_OUTBOUND",
+		2: "DIRECTION_INBOUND",
+	}
+	Direction_value = map[string]int32{
+		"DIRECTION_UNSPECIFIED": 0,
+		"DIRECTION_OUTBOUND":    1,
+		"DIRECTION_INBOUND":     2,
+	}
+)
+
+func (x Direction) Enum() *Direction {
+	p := new(Direction)
+	*p = x
+	return p
+}
+
+func (x Direction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Direction) Descriptor() protoreflect.EnumDescriptor {
+	return file_roster_v1_roster_proto_enumTypes[0].Descriptor()
+}
+
+func (Direction) Type() protoreflect.EnumType {
+	return &file_roster_v1_roster_proto_enumTypes[0]
+}
+
+func (x Direction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Direction.Descriptor instead.
+func (Direction) EnumDescriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{0}
+}
+
 type CreateAccountRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // bare JID, local@domain
@@ -560,6 +609,1393 @@ func (x *GetCredentialsResponse) GetDisabled() bool {
 	return false
 }
 
+// RosterItem is one item as a client sees it (RFC 6121 2.1.2).
+type RosterItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Groups        []string               `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	Subscription  string                 `protobuf:"bytes,4,opt,name=subscription,proto3" json:"subscription,omitempty"` // none, to, from, both; "remove" in a removal push
+	Ask           bool                   `protobuf:"varint,5,opt,name=ask,proto3" json:"ask,omitempty"`                  // ask='subscribe'
+	Approved      bool                   `protobuf:"varint,6,opt,name=approved,proto3" json:"approved,omitempty"`        // approved='true' (pre-approval, 3.4)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterItem) Reset() {
+	*x = RosterItem{}
+	mi := &file_roster_v1_roster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterItem) ProtoMessage() {}
+
+func (x *RosterItem) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterItem.ProtoReflect.Descriptor instead.
+func (*RosterItem) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RosterItem) GetJid() string {
+	if x != nil {
+		return x.Jid
+	}
+	return ""
+}
+
+func (x *RosterItem) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RosterItem) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *RosterItem) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+func (x *RosterItem) GetAsk() bool {
+	if x != nil {
+		return x.Ask
+	}
+	return false
+}
+
+func (x *RosterItem) GetApproved() bool {
+	if x != nil {
+		return x.Approved
+	}
+	return false
+}
+
+// RosterPush is one roster push to every interested resource of the user,
+// with the version it sets.
+type RosterPush struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Item          *RosterItem            `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`
+	Ver           string                 `protobuf:"bytes,2,opt,name=ver,proto3" json:"ver,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RosterPush) Reset() {
+	*x = RosterPush{}
+	mi := &file_roster_v1_roster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RosterPush) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RosterPush) ProtoMessage() {}
+
+func (x *RosterPush) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RosterPush.ProtoReflect.Descriptor instead.
+func (*RosterPush) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RosterPush) GetItem() *RosterItem {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *RosterPush) GetVer() string {
+	if x != nil {
+		return x.Ver
+	}
+	return ""
+}
+
+// Presence is a subscription stanza the router must send: from the user's
+// bare JID to the contact. raw is the stanza ready to route.
+type Presence struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Type          string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Raw           []byte                 `protobuf:"bytes,4,opt,name=raw,proto3" json:"raw,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Presence) Reset() {
+	*x = Presence{}
+	mi := &file_roster_v1_roster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Presence) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Presence) ProtoMessage() {}
+
+func (x *Presence) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Presence.ProtoReflect.Descriptor instead.
+func (*Presence) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Presence) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Presence) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Presence) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Presence) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+type GetRosterRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`   // the iq's 'to', empty when absent; another account's JID is forbidden
+	Ver           string                 `protobuf:"bytes,3,opt,name=ver,proto3" json:"ver,omitempty"` // the client's 'ver', empty when it sent none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRosterRequest) Reset() {
+	*x = GetRosterRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRosterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRosterRequest) ProtoMessage() {}
+
+func (x *GetRosterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRosterRequest.ProtoReflect.Descriptor instead.
+func (*GetRosterRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetRosterRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GetRosterRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *GetRosterRequest) GetVer() string {
+	if x != nil {
+		return x.Ver
+	}
+	return ""
+}
+
+type GetRosterResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// unchanged: the client's version is current; answer with an empty
+	// result (2.6.3).
+	Unchanged bool `protobuf:"varint,1,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// incremental: answer with an empty result, then send pushes, in order
+	// (2.6.3); otherwise answer with items.
+	Incremental   bool          `protobuf:"varint,2,opt,name=incremental,proto3" json:"incremental,omitempty"`
+	Items         []*RosterItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	Pushes        []*RosterPush `protobuf:"bytes,4,rep,name=pushes,proto3" json:"pushes,omitempty"`
+	Ver           string        `protobuf:"bytes,5,opt,name=ver,proto3" json:"ver,omitempty"` // the current version, for the result's 'ver'
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRosterResponse) Reset() {
+	*x = GetRosterResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRosterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRosterResponse) ProtoMessage() {}
+
+func (x *GetRosterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRosterResponse.ProtoReflect.Descriptor instead.
+func (*GetRosterResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetRosterResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
+func (x *GetRosterResponse) GetIncremental() bool {
+	if x != nil {
+		return x.Incremental
+	}
+	return false
+}
+
+func (x *GetRosterResponse) GetItems() []*RosterItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *GetRosterResponse) GetPushes() []*RosterPush {
+	if x != nil {
+		return x.Pushes
+	}
+	return nil
+}
+
+func (x *GetRosterResponse) GetVer() string {
+	if x != nil {
+		return x.Ver
+	}
+	return ""
+}
+
+type SetItemRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	To    string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// Every <item/> of the query: exactly one is allowed (2.3.3).
+	Items         []*RosterItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"` // only jid, name and groups are read
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetItemRequest) Reset() {
+	*x = SetItemRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetItemRequest) ProtoMessage() {}
+
+func (x *SetItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetItemRequest.ProtoReflect.Descriptor instead.
+func (*SetItemRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SetItemRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SetItemRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *SetItemRequest) GetItems() []*RosterItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type SetItemResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Push          *RosterPush            `protobuf:"bytes,1,opt,name=push,proto3" json:"push,omitempty"` // absent when nothing changed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetItemResponse) Reset() {
+	*x = SetItemResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetItemResponse) ProtoMessage() {}
+
+func (x *SetItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetItemResponse.ProtoReflect.Descriptor instead.
+func (*SetItemResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetItemResponse) GetPush() *RosterPush {
+	if x != nil {
+		return x.Push
+	}
+	return nil
+}
+
+type RemoveItemRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Jid           string                 `protobuf:"bytes,3,opt,name=jid,proto3" json:"jid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveItemRequest) Reset() {
+	*x = RemoveItemRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveItemRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveItemRequest) ProtoMessage() {}
+
+func (x *RemoveItemRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveItemRequest.ProtoReflect.Descriptor instead.
+func (*RemoveItemRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RemoveItemRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *RemoveItemRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *RemoveItemRequest) GetJid() string {
+	if x != nil {
+		return x.Jid
+	}
+	return ""
+}
+
+type RemoveItemResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Push  *RosterPush            `protobuf:"bytes,1,opt,name=push,proto3" json:"push,omitempty"`
+	// unsubscribe and/or unsubscribed to the contact (2.5.2), to route as
+	// outbound stanzas of the user.
+	Presences []*Presence `protobuf:"bytes,2,rep,name=presences,proto3" json:"presences,omitempty"`
+	// The contact had a subscription from the user: send unavailable from
+	// the user's available resources to the contact.
+	SendUnavailable bool `protobuf:"varint,3,opt,name=send_unavailable,json=sendUnavailable,proto3" json:"send_unavailable,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RemoveItemResponse) Reset() {
+	*x = RemoveItemResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveItemResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveItemResponse) ProtoMessage() {}
+
+func (x *RemoveItemResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveItemResponse.ProtoReflect.Descriptor instead.
+func (*RemoveItemResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RemoveItemResponse) GetPush() *RosterPush {
+	if x != nil {
+		return x.Push
+	}
+	return nil
+}
+
+func (x *RemoveItemResponse) GetPresences() []*Presence {
+	if x != nil {
+		return x.Presences
+	}
+	return nil
+}
+
+func (x *RemoveItemResponse) GetSendUnavailable() bool {
+	if x != nil {
+		return x.SendUnavailable
+	}
+	return false
+}
+
+type ApplySubscriptionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`       // the account whose roster the stanza concerns
+	Contact       string                 `protobuf:"bytes,2,opt,name=contact,proto3" json:"contact,omitempty"` // the other party (a full JID is taken as bare)
+	Direction     Direction              `protobuf:"varint,3,opt,name=direction,proto3,enum=switchboard.roster.v1.Direction" json:"direction,omitempty"`
+	Type          string                 `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"` // subscribe, subscribed, unsubscribe, unsubscribed
+	Raw           []byte                 `protobuf:"bytes,5,opt,name=raw,proto3" json:"raw,omitempty"`   // the stanza as received; kept for an inbound subscribe
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplySubscriptionRequest) Reset() {
+	*x = ApplySubscriptionRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplySubscriptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplySubscriptionRequest) ProtoMessage() {}
+
+func (x *ApplySubscriptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplySubscriptionRequest.ProtoReflect.Descriptor instead.
+func (*ApplySubscriptionRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ApplySubscriptionRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ApplySubscriptionRequest) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *ApplySubscriptionRequest) GetDirection() Direction {
+	if x != nil {
+		return x.Direction
+	}
+	return Direction_DIRECTION_UNSPECIFIED
+}
+
+func (x *ApplySubscriptionRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ApplySubscriptionRequest) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+type ApplySubscriptionResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Item      *RosterItem            `protobuf:"bytes,1,opt,name=item,proto3" json:"item,omitempty"`                          // the user's item for the contact afterwards
+	InRoster  bool                   `protobuf:"varint,2,opt,name=in_roster,json=inRoster,proto3" json:"in_roster,omitempty"` // false: no item (a pending request alone, or none)
+	PendingIn bool                   `protobuf:"varint,3,opt,name=pending_in,json=pendingIn,proto3" json:"pending_in,omitempty"`
+	Push      *RosterPush            `protobuf:"bytes,4,opt,name=push,proto3" json:"push,omitempty"` // a roster push is needed; absent otherwise
+	// forward: outbound, route the stanza (stamped with the user's bare
+	// JID) to the contact; inbound, deliver it to the user's available
+	// resources (a subscribe is also stored for later logins).
+	Forward         bool        `protobuf:"varint,5,opt,name=forward,proto3" json:"forward,omitempty"`
+	AutoReplies     []*Presence `protobuf:"bytes,6,rep,name=auto_replies,json=autoReplies,proto3" json:"auto_replies,omitempty"`              // from the user to the contact
+	SendPresence    bool        `protobuf:"varint,7,opt,name=send_presence,json=sendPresence,proto3" json:"send_presence,omitempty"`          // contact gained 'from': send the user's presence to it
+	SendUnavailable bool        `protobuf:"varint,8,opt,name=send_unavailable,json=sendUnavailable,proto3" json:"send_unavailable,omitempty"` // contact lost 'from': send unavailable to it
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ApplySubscriptionResponse) Reset() {
+	*x = ApplySubscriptionResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplySubscriptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplySubscriptionResponse) ProtoMessage() {}
+
+func (x *ApplySubscriptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplySubscriptionResponse.ProtoReflect.Descriptor instead.
+func (*ApplySubscriptionResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ApplySubscriptionResponse) GetItem() *RosterItem {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *ApplySubscriptionResponse) GetInRoster() bool {
+	if x != nil {
+		return x.InRoster
+	}
+	return false
+}
+
+func (x *ApplySubscriptionResponse) GetPendingIn() bool {
+	if x != nil {
+		return x.PendingIn
+	}
+	return false
+}
+
+func (x *ApplySubscriptionResponse) GetPush() *RosterPush {
+	if x != nil {
+		return x.Push
+	}
+	return nil
+}
+
+func (x *ApplySubscriptionResponse) GetForward() bool {
+	if x != nil {
+		return x.Forward
+	}
+	return false
+}
+
+func (x *ApplySubscriptionResponse) GetAutoReplies() []*Presence {
+	if x != nil {
+		return x.AutoReplies
+	}
+	return nil
+}
+
+func (x *ApplySubscriptionResponse) GetSendPresence() bool {
+	if x != nil {
+		return x.SendPresence
+	}
+	return false
+}
+
+func (x *ApplySubscriptionResponse) GetSendUnavailable() bool {
+	if x != nil {
+		return x.SendUnavailable
+	}
+	return false
+}
+
+type PendingSubscriptionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingSubscriptionsRequest) Reset() {
+	*x = PendingSubscriptionsRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingSubscriptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingSubscriptionsRequest) ProtoMessage() {}
+
+func (x *PendingSubscriptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingSubscriptionsRequest.ProtoReflect.Descriptor instead.
+func (*PendingSubscriptionsRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PendingSubscriptionsRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+type PendingSubscription struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Contact       string                 `protobuf:"bytes,1,opt,name=contact,proto3" json:"contact,omitempty"`
+	Raw           []byte                 `protobuf:"bytes,2,opt,name=raw,proto3" json:"raw,omitempty"` // exactly as received, extension children included
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingSubscription) Reset() {
+	*x = PendingSubscription{}
+	mi := &file_roster_v1_roster_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingSubscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingSubscription) ProtoMessage() {}
+
+func (x *PendingSubscription) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingSubscription.ProtoReflect.Descriptor instead.
+func (*PendingSubscription) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *PendingSubscription) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *PendingSubscription) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+type PendingSubscriptionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Requests      []*PendingSubscription `protobuf:"bytes,1,rep,name=requests,proto3" json:"requests,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingSubscriptionsResponse) Reset() {
+	*x = PendingSubscriptionsResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingSubscriptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingSubscriptionsResponse) ProtoMessage() {}
+
+func (x *PendingSubscriptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingSubscriptionsResponse.ProtoReflect.Descriptor instead.
+func (*PendingSubscriptionsResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PendingSubscriptionsResponse) GetRequests() []*PendingSubscription {
+	if x != nil {
+		return x.Requests
+	}
+	return nil
+}
+
+type SubscribersOfRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubscribersOfRequest) Reset() {
+	*x = SubscribersOfRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubscribersOfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubscribersOfRequest) ProtoMessage() {}
+
+func (x *SubscribersOfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubscribersOfRequest.ProtoReflect.Descriptor instead.
+func (*SubscribersOfRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *SubscribersOfRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+type ContactsOfRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactsOfRequest) Reset() {
+	*x = ContactsOfRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactsOfRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactsOfRequest) ProtoMessage() {}
+
+func (x *ContactsOfRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactsOfRequest.ProtoReflect.Descriptor instead.
+func (*ContactsOfRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ContactsOfRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+type ContactsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jids          []string               `protobuf:"bytes,1,rep,name=jids,proto3" json:"jids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContactsResponse) Reset() {
+	*x = ContactsResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContactsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContactsResponse) ProtoMessage() {}
+
+func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
+func (*ContactsResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ContactsResponse) GetJids() []string {
+	if x != nil {
+		return x.Jids
+	}
+	return nil
+}
+
+type StoreOfflineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Raw           []byte                 `protobuf:"bytes,2,opt,name=raw,proto3" json:"raw,omitempty"`
+	StampUnixMs   int64                  `protobuf:"varint,3,opt,name=stamp_unix_ms,json=stampUnixMs,proto3" json:"stamp_unix_ms,omitempty"` // when the server took the message; 0 means now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreOfflineRequest) Reset() {
+	*x = StoreOfflineRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreOfflineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreOfflineRequest) ProtoMessage() {}
+
+func (x *StoreOfflineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreOfflineRequest.ProtoReflect.Descriptor instead.
+func (*StoreOfflineRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *StoreOfflineRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *StoreOfflineRequest) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+func (x *StoreOfflineRequest) GetStampUnixMs() int64 {
+	if x != nil {
+		return x.StampUnixMs
+	}
+	return 0
+}
+
+type StoreOfflineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoreOfflineResponse) Reset() {
+	*x = StoreOfflineResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoreOfflineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoreOfflineResponse) ProtoMessage() {}
+
+func (x *StoreOfflineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoreOfflineResponse.ProtoReflect.Descriptor instead.
+func (*StoreOfflineResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *StoreOfflineResponse) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type FetchOfflineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchOfflineRequest) Reset() {
+	*x = FetchOfflineRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchOfflineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchOfflineRequest) ProtoMessage() {}
+
+func (x *FetchOfflineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchOfflineRequest.ProtoReflect.Descriptor instead.
+func (*FetchOfflineRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *FetchOfflineRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+type OfflineMessage struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Raw         []byte                 `protobuf:"bytes,2,opt,name=raw,proto3" json:"raw,omitempty"` // as stored
+	StampUnixMs int64                  `protobuf:"varint,3,opt,name=stamp_unix_ms,json=stampUnixMs,proto3" json:"stamp_unix_ms,omitempty"`
+	// raw with a XEP-0203 <delay xmlns='urn:xmpp:delay'/> child (from the
+	// user's domain, stamp in UTC): what the router delivers.
+	Delayed       []byte `protobuf:"bytes,4,opt,name=delayed,proto3" json:"delayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfflineMessage) Reset() {
+	*x = OfflineMessage{}
+	mi := &file_roster_v1_roster_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfflineMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfflineMessage) ProtoMessage() {}
+
+func (x *OfflineMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfflineMessage.ProtoReflect.Descriptor instead.
+func (*OfflineMessage) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *OfflineMessage) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *OfflineMessage) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
+}
+
+func (x *OfflineMessage) GetStampUnixMs() int64 {
+	if x != nil {
+		return x.StampUnixMs
+	}
+	return 0
+}
+
+func (x *OfflineMessage) GetDelayed() []byte {
+	if x != nil {
+		return x.Delayed
+	}
+	return nil
+}
+
+type FetchOfflineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*OfflineMessage      `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FetchOfflineResponse) Reset() {
+	*x = FetchOfflineResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FetchOfflineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FetchOfflineResponse) ProtoMessage() {}
+
+func (x *FetchOfflineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FetchOfflineResponse.ProtoReflect.Descriptor instead.
+func (*FetchOfflineResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *FetchOfflineResponse) GetMessages() []*OfflineMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type DeleteOfflineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	UpToId        int64                  `protobuf:"varint,2,opt,name=up_to_id,json=upToId,proto3" json:"up_to_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOfflineRequest) Reset() {
+	*x = DeleteOfflineRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOfflineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOfflineRequest) ProtoMessage() {}
+
+func (x *DeleteOfflineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOfflineRequest.ProtoReflect.Descriptor instead.
+func (*DeleteOfflineRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *DeleteOfflineRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeleteOfflineRequest) GetUpToId() int64 {
+	if x != nil {
+		return x.UpToId
+	}
+	return 0
+}
+
+type DeleteOfflineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       int32                  `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteOfflineResponse) Reset() {
+	*x = DeleteOfflineResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteOfflineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteOfflineResponse) ProtoMessage() {}
+
+func (x *DeleteOfflineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteOfflineResponse.ProtoReflect.Descriptor instead.
+func (*DeleteOfflineResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DeleteOfflineResponse) GetDeleted() int32 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
 var File_roster_v1_roster_proto protoreflect.FileDescriptor
 
 const file_roster_v1_roster_proto_rawDesc = "" +
@@ -597,14 +2033,121 @@ const file_roster_v1_roster_proto_rawDesc = "" +
 	"\n" +
 	"digest_md5\x18\x02 \x01(\fR\tdigestMd5\x12(\n" +
 	"\x10digest_md5_realm\x18\x03 \x01(\tR\x0edigestMd5Realm\x12\x1a\n" +
-	"\bdisabled\x18\x04 \x01(\bR\bdisabled2\xc3\x03\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\"\x9c\x01\n" +
+	"\n" +
+	"RosterItem\x12\x10\n" +
+	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\"\n" +
+	"\fsubscription\x18\x04 \x01(\tR\fsubscription\x12\x10\n" +
+	"\x03ask\x18\x05 \x01(\bR\x03ask\x12\x1a\n" +
+	"\bapproved\x18\x06 \x01(\bR\bapproved\"U\n" +
+	"\n" +
+	"RosterPush\x125\n" +
+	"\x04item\x18\x01 \x01(\v2!.switchboard.roster.v1.RosterItemR\x04item\x12\x10\n" +
+	"\x03ver\x18\x02 \x01(\tR\x03ver\"T\n" +
+	"\bPresence\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x10\n" +
+	"\x03raw\x18\x04 \x01(\fR\x03raw\"H\n" +
+	"\x10GetRosterRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x10\n" +
+	"\x03ver\x18\x03 \x01(\tR\x03ver\"\xd9\x01\n" +
+	"\x11GetRosterResponse\x12\x1c\n" +
+	"\tunchanged\x18\x01 \x01(\bR\tunchanged\x12 \n" +
+	"\vincremental\x18\x02 \x01(\bR\vincremental\x127\n" +
+	"\x05items\x18\x03 \x03(\v2!.switchboard.roster.v1.RosterItemR\x05items\x129\n" +
+	"\x06pushes\x18\x04 \x03(\v2!.switchboard.roster.v1.RosterPushR\x06pushes\x12\x10\n" +
+	"\x03ver\x18\x05 \x01(\tR\x03ver\"m\n" +
+	"\x0eSetItemRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x127\n" +
+	"\x05items\x18\x03 \x03(\v2!.switchboard.roster.v1.RosterItemR\x05items\"H\n" +
+	"\x0fSetItemResponse\x125\n" +
+	"\x04push\x18\x01 \x01(\v2!.switchboard.roster.v1.RosterPushR\x04push\"I\n" +
+	"\x11RemoveItemRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x12\x10\n" +
+	"\x03jid\x18\x03 \x01(\tR\x03jid\"\xb5\x01\n" +
+	"\x12RemoveItemResponse\x125\n" +
+	"\x04push\x18\x01 \x01(\v2!.switchboard.roster.v1.RosterPushR\x04push\x12=\n" +
+	"\tpresences\x18\x02 \x03(\v2\x1f.switchboard.roster.v1.PresenceR\tpresences\x12)\n" +
+	"\x10send_unavailable\x18\x03 \x01(\bR\x0fsendUnavailable\"\xae\x01\n" +
+	"\x18ApplySubscriptionRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
+	"\acontact\x18\x02 \x01(\tR\acontact\x12>\n" +
+	"\tdirection\x18\x03 \x01(\x0e2 .switchboard.roster.v1.DirectionR\tdirection\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12\x10\n" +
+	"\x03raw\x18\x05 \x01(\fR\x03raw\"\xf3\x02\n" +
+	"\x19ApplySubscriptionResponse\x125\n" +
+	"\x04item\x18\x01 \x01(\v2!.switchboard.roster.v1.RosterItemR\x04item\x12\x1b\n" +
+	"\tin_roster\x18\x02 \x01(\bR\binRoster\x12\x1d\n" +
+	"\n" +
+	"pending_in\x18\x03 \x01(\bR\tpendingIn\x125\n" +
+	"\x04push\x18\x04 \x01(\v2!.switchboard.roster.v1.RosterPushR\x04push\x12\x18\n" +
+	"\aforward\x18\x05 \x01(\bR\aforward\x12B\n" +
+	"\fauto_replies\x18\x06 \x03(\v2\x1f.switchboard.roster.v1.PresenceR\vautoReplies\x12#\n" +
+	"\rsend_presence\x18\a \x01(\bR\fsendPresence\x12)\n" +
+	"\x10send_unavailable\x18\b \x01(\bR\x0fsendUnavailable\"1\n" +
+	"\x1bPendingSubscriptionsRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"A\n" +
+	"\x13PendingSubscription\x12\x18\n" +
+	"\acontact\x18\x01 \x01(\tR\acontact\x12\x10\n" +
+	"\x03raw\x18\x02 \x01(\fR\x03raw\"f\n" +
+	"\x1cPendingSubscriptionsResponse\x12F\n" +
+	"\brequests\x18\x01 \x03(\v2*.switchboard.roster.v1.PendingSubscriptionR\brequests\"*\n" +
+	"\x14SubscribersOfRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"'\n" +
+	"\x11ContactsOfRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"&\n" +
+	"\x10ContactsResponse\x12\x12\n" +
+	"\x04jids\x18\x01 \x03(\tR\x04jids\"_\n" +
+	"\x13StoreOfflineRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x10\n" +
+	"\x03raw\x18\x02 \x01(\fR\x03raw\x12\"\n" +
+	"\rstamp_unix_ms\x18\x03 \x01(\x03R\vstampUnixMs\"&\n" +
+	"\x14StoreOfflineResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\")\n" +
+	"\x13FetchOfflineRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\"p\n" +
+	"\x0eOfflineMessage\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x10\n" +
+	"\x03raw\x18\x02 \x01(\fR\x03raw\x12\"\n" +
+	"\rstamp_unix_ms\x18\x03 \x01(\x03R\vstampUnixMs\x12\x18\n" +
+	"\adelayed\x18\x04 \x01(\fR\adelayed\"Y\n" +
+	"\x14FetchOfflineResponse\x12A\n" +
+	"\bmessages\x18\x01 \x03(\v2%.switchboard.roster.v1.OfflineMessageR\bmessages\"D\n" +
+	"\x14DeleteOfflineRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
+	"\bup_to_id\x18\x02 \x01(\x03R\x06upToId\"1\n" +
+	"\x15DeleteOfflineResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\x05R\adeleted*U\n" +
+	"\tDirection\x12\x19\n" +
+	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12DIRECTION_OUTBOUND\x10\x01\x12\x15\n" +
+	"\x11DIRECTION_INBOUND\x10\x022\xc3\x03\n" +
 	"\x0eAccountService\x12j\n" +
 	"\rCreateAccount\x12+.switchboard.roster.v1.CreateAccountRequest\x1a,.switchboard.roster.v1.CreateAccountResponse\x12j\n" +
 	"\rDeleteAccount\x12+.switchboard.roster.v1.DeleteAccountRequest\x1a,.switchboard.roster.v1.DeleteAccountResponse\x12m\n" +
 	"\x0eChangePassword\x12,.switchboard.roster.v1.ChangePasswordRequest\x1a-.switchboard.roster.v1.ChangePasswordResponse\x12j\n" +
 	"\rAccountExists\x12+.switchboard.roster.v1.AccountExistsRequest\x1a,.switchboard.roster.v1.AccountExistsResponse2\x82\x01\n" +
 	"\x11CredentialService\x12m\n" +
-	"\x0eGetCredentials\x12,.switchboard.roster.v1.GetCredentialsRequest\x1a-.switchboard.roster.v1.GetCredentialsResponseBBZ@github.com/switchboard-xmpp/switchboard/proto/roster/v1;rosterv1b\x06proto3"
+	"\x0eGetCredentials\x12,.switchboard.roster.v1.GetCredentialsRequest\x1a-.switchboard.roster.v1.GetCredentialsResponse2\xab\b\n" +
+	"\rRosterService\x12^\n" +
+	"\tGetRoster\x12'.switchboard.roster.v1.GetRosterRequest\x1a(.switchboard.roster.v1.GetRosterResponse\x12X\n" +
+	"\aSetItem\x12%.switchboard.roster.v1.SetItemRequest\x1a&.switchboard.roster.v1.SetItemResponse\x12a\n" +
+	"\n" +
+	"RemoveItem\x12(.switchboard.roster.v1.RemoveItemRequest\x1a).switchboard.roster.v1.RemoveItemResponse\x12v\n" +
+	"\x11ApplySubscription\x12/.switchboard.roster.v1.ApplySubscriptionRequest\x1a0.switchboard.roster.v1.ApplySubscriptionResponse\x12\x7f\n" +
+	"\x14PendingSubscriptions\x122.switchboard.roster.v1.PendingSubscriptionsRequest\x1a3.switchboard.roster.v1.PendingSubscriptionsResponse\x12e\n" +
+	"\rSubscribersOf\x12+.switchboard.roster.v1.SubscribersOfRequest\x1a'.switchboard.roster.v1.ContactsResponse\x12_\n" +
+	"\n" +
+	"ContactsOf\x12(.switchboard.roster.v1.ContactsOfRequest\x1a'.switchboard.roster.v1.ContactsResponse\x12g\n" +
+	"\fStoreOffline\x12*.switchboard.roster.v1.StoreOfflineRequest\x1a+.switchboard.roster.v1.StoreOfflineResponse\x12g\n" +
+	"\fFetchOffline\x12*.switchboard.roster.v1.FetchOfflineRequest\x1a+.switchboard.roster.v1.FetchOfflineResponse\x12j\n" +
+	"\rDeleteOffline\x12+.switchboard.roster.v1.DeleteOfflineRequest\x1a,.switchboard.roster.v1.DeleteOfflineResponseBBZ@github.com/switchboard-xmpp/switchboard/proto/roster/v1;rosterv1b\x06proto3"
 
 var (
 	file_roster_v1_roster_proto_rawDescOnce sync.Once
@@ -618,37 +2161,96 @@ func file_roster_v1_roster_proto_rawDescGZIP() []byte {
 	return file_roster_v1_roster_proto_rawDescData
 }
 
-var file_roster_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_roster_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_roster_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_roster_v1_roster_proto_goTypes = []any{
-	(*CreateAccountRequest)(nil),   // 0: switchboard.roster.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),  // 1: switchboard.roster.v1.CreateAccountResponse
-	(*DeleteAccountRequest)(nil),   // 2: switchboard.roster.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),  // 3: switchboard.roster.v1.DeleteAccountResponse
-	(*ChangePasswordRequest)(nil),  // 4: switchboard.roster.v1.ChangePasswordRequest
-	(*ChangePasswordResponse)(nil), // 5: switchboard.roster.v1.ChangePasswordResponse
-	(*AccountExistsRequest)(nil),   // 6: switchboard.roster.v1.AccountExistsRequest
-	(*AccountExistsResponse)(nil),  // 7: switchboard.roster.v1.AccountExistsResponse
-	(*GetCredentialsRequest)(nil),  // 8: switchboard.roster.v1.GetCredentialsRequest
-	(*ScramCredential)(nil),        // 9: switchboard.roster.v1.ScramCredential
-	(*GetCredentialsResponse)(nil), // 10: switchboard.roster.v1.GetCredentialsResponse
+	(Direction)(0),                       // 0: switchboard.roster.v1.Direction
+	(*CreateAccountRequest)(nil),         // 1: switchboard.roster.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),        // 2: switchboard.roster.v1.CreateAccountResponse
+	(*DeleteAccountRequest)(nil),         // 3: switchboard.roster.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),        // 4: switchboard.roster.v1.DeleteAccountResponse
+	(*ChangePasswordRequest)(nil),        // 5: switchboard.roster.v1.ChangePasswordRequest
+	(*ChangePasswordResponse)(nil),       // 6: switchboard.roster.v1.ChangePasswordResponse
+	(*AccountExistsRequest)(nil),         // 7: switchboard.roster.v1.AccountExistsRequest
+	(*AccountExistsResponse)(nil),        // 8: switchboard.roster.v1.AccountExistsResponse
+	(*GetCredentialsRequest)(nil),        // 9: switchboard.roster.v1.GetCredentialsRequest
+	(*ScramCredential)(nil),              // 10: switchboard.roster.v1.ScramCredential
+	(*GetCredentialsResponse)(nil),       // 11: switchboard.roster.v1.GetCredentialsResponse
+	(*RosterItem)(nil),                   // 12: switchboard.roster.v1.RosterItem
+	(*RosterPush)(nil),                   // 13: switchboard.roster.v1.RosterPush
+	(*Presence)(nil),                     // 14: switchboard.roster.v1.Presence
+	(*GetRosterRequest)(nil),             // 15: switchboard.roster.v1.GetRosterRequest
+	(*GetRosterResponse)(nil),            // 16: switchboard.roster.v1.GetRosterResponse
+	(*SetItemRequest)(nil),               // 17: switchboard.roster.v1.SetItemRequest
+	(*SetItemResponse)(nil),              // 18: switchboard.roster.v1.SetItemResponse
+	(*RemoveItemRequest)(nil),            // 19: switchboard.roster.v1.RemoveItemRequest
+	(*RemoveItemResponse)(nil),           // 20: switchboard.roster.v1.RemoveItemResponse
+	(*ApplySubscriptionRequest)(nil),     // 21: switchboard.roster.v1.ApplySubscriptionRequest
+	(*ApplySubscriptionResponse)(nil),    // 22: switchboard.roster.v1.ApplySubscriptionResponse
+	(*PendingSubscriptionsRequest)(nil),  // 23: switchboard.roster.v1.PendingSubscriptionsRequest
+	(*PendingSubscription)(nil),          // 24: switchboard.roster.v1.PendingSubscription
+	(*PendingSubscriptionsResponse)(nil), // 25: switchboard.roster.v1.PendingSubscriptionsResponse
+	(*SubscribersOfRequest)(nil),         // 26: switchboard.roster.v1.SubscribersOfRequest
+	(*ContactsOfRequest)(nil),            // 27: switchboard.roster.v1.ContactsOfRequest
+	(*ContactsResponse)(nil),             // 28: switchboard.roster.v1.ContactsResponse
+	(*StoreOfflineRequest)(nil),          // 29: switchboard.roster.v1.StoreOfflineRequest
+	(*StoreOfflineResponse)(nil),         // 30: switchboard.roster.v1.StoreOfflineResponse
+	(*FetchOfflineRequest)(nil),          // 31: switchboard.roster.v1.FetchOfflineRequest
+	(*OfflineMessage)(nil),               // 32: switchboard.roster.v1.OfflineMessage
+	(*FetchOfflineResponse)(nil),         // 33: switchboard.roster.v1.FetchOfflineResponse
+	(*DeleteOfflineRequest)(nil),         // 34: switchboard.roster.v1.DeleteOfflineRequest
+	(*DeleteOfflineResponse)(nil),        // 35: switchboard.roster.v1.DeleteOfflineResponse
 }
 var file_roster_v1_roster_proto_depIdxs = []int32{
-	9,  // 0: switchboard.roster.v1.GetCredentialsResponse.scram:type_name -> switchboard.roster.v1.ScramCredential
-	0,  // 1: switchboard.roster.v1.AccountService.CreateAccount:input_type -> switchboard.roster.v1.CreateAccountRequest
-	2,  // 2: switchboard.roster.v1.AccountService.DeleteAccount:input_type -> switchboard.roster.v1.DeleteAccountRequest
-	4,  // 3: switchboard.roster.v1.AccountService.ChangePassword:input_type -> switchboard.roster.v1.ChangePasswordRequest
-	6,  // 4: switchboard.roster.v1.AccountService.AccountExists:input_type -> switchboard.roster.v1.AccountExistsRequest
-	8,  // 5: switchboard.roster.v1.CredentialService.GetCredentials:input_type -> switchboard.roster.v1.GetCredentialsRequest
-	1,  // 6: switchboard.roster.v1.AccountService.CreateAccount:output_type -> switchboard.roster.v1.CreateAccountResponse
-	3,  // 7: switchboard.roster.v1.AccountService.DeleteAccount:output_type -> switchboard.roster.v1.DeleteAccountResponse
-	5,  // 8: switchboard.roster.v1.AccountService.ChangePassword:output_type -> switchboard.roster.v1.ChangePasswordResponse
-	7,  // 9: switchboard.roster.v1.AccountService.AccountExists:output_type -> switchboard.roster.v1.AccountExistsResponse
-	10, // 10: switchboard.roster.v1.CredentialService.GetCredentials:output_type -> switchboard.roster.v1.GetCredentialsResponse
-	6,  // [6:11] is the sub-list for method output_type
-	1,  // [1:6] is the sub-list for method input_type
-	1,  // [1:1] is the sub-list for extension type_name
-	1,  // [1:1] is the sub-list for extension extendee
-	0,  // [0:1] is the sub-list for field type_name
+	10, // 0: switchboard.roster.v1.GetCredentialsResponse.scram:type_name -> switchboard.roster.v1.ScramCredential
+	12, // 1: switchboard.roster.v1.RosterPush.item:type_name -> switchboard.roster.v1.RosterItem
+	12, // 2: switchboard.roster.v1.GetRosterResponse.items:type_name -> switchboard.roster.v1.RosterItem
+	13, // 3: switchboard.roster.v1.GetRosterResponse.pushes:type_name -> switchboard.roster.v1.RosterPush
+	12, // 4: switchboard.roster.v1.SetItemRequest.items:type_name -> switchboard.roster.v1.RosterItem
+	13, // 5: switchboard.roster.v1.SetItemResponse.push:type_name -> switchboard.roster.v1.RosterPush
+	13, // 6: switchboard.roster.v1.RemoveItemResponse.push:type_name -> switchboard.roster.v1.RosterPush
+	14, // 7: switchboard.roster.v1.RemoveItemResponse.presences:type_name -> switchboard.roster.v1.Presence
+	0,  // 8: switchboard.roster.v1.ApplySubscriptionRequest.direction:type_name -> switchboard.roster.v1.Direction
+	12, // 9: switchboard.roster.v1.ApplySubscriptionResponse.item:type_name -> switchboard.roster.v1.RosterItem
+	13, // 10: switchboard.roster.v1.ApplySubscriptionResponse.push:type_name -> switchboard.roster.v1.RosterPush
+	14, // 11: switchboard.roster.v1.ApplySubscriptionResponse.auto_replies:type_name -> switchboard.roster.v1.Presence
+	24, // 12: switchboard.roster.v1.PendingSubscriptionsResponse.requests:type_name -> switchboard.roster.v1.PendingSubscription
+	32, // 13: switchboard.roster.v1.FetchOfflineResponse.messages:type_name -> switchboard.roster.v1.OfflineMessage
+	1,  // 14: switchboard.roster.v1.AccountService.CreateAccount:input_type -> switchboard.roster.v1.CreateAccountRequest
+	3,  // 15: switchboard.roster.v1.AccountService.DeleteAccount:input_type -> switchboard.roster.v1.DeleteAccountRequest
+	5,  // 16: switchboard.roster.v1.AccountService.ChangePassword:input_type -> switchboard.roster.v1.ChangePasswordRequest
+	7,  // 17: switchboard.roster.v1.AccountService.AccountExists:input_type -> switchboard.roster.v1.AccountExistsRequest
+	9,  // 18: switchboard.roster.v1.CredentialService.GetCredentials:input_type -> switchboard.roster.v1.GetCredentialsRequest
+	15, // 19: switchboard.roster.v1.RosterService.GetRoster:input_type -> switchboard.roster.v1.GetRosterRequest
+	17, // 20: switchboard.roster.v1.RosterService.SetItem:input_type -> switchboard.roster.v1.SetItemRequest
+	19, // 21: switchboard.roster.v1.RosterService.RemoveItem:input_type -> switchboard.roster.v1.RemoveItemRequest
+	21, // 22: switchboard.roster.v1.RosterService.ApplySubscription:input_type -> switchboard.roster.v1.ApplySubscriptionRequest
+	23, // 23: switchboard.roster.v1.RosterService.PendingSubscriptions:input_type -> switchboard.roster.v1.PendingSubscriptionsRequest
+	26, // 24: switchboard.roster.v1.RosterService.SubscribersOf:input_type -> switchboard.roster.v1.SubscribersOfRequest
+	27, // 25: switchboard.roster.v1.RosterService.ContactsOf:input_type -> switchboard.roster.v1.ContactsOfRequest
+	29, // 26: switchboard.roster.v1.RosterService.StoreOffline:input_type -> switchboard.roster.v1.StoreOfflineRequest
+	31, // 27: switchboard.roster.v1.RosterService.FetchOffline:input_type -> switchboard.roster.v1.FetchOfflineRequest
+	34, // 28: switchboard.roster.v1.RosterService.DeleteOffline:input_type -> switchboard.roster.v1.DeleteOfflineRequest
+	2,  // 29: switchboard.roster.v1.AccountService.CreateAccount:output_type -> switchboard.roster.v1.CreateAccountResponse
+	4,  // 30: switchboard.roster.v1.AccountService.DeleteAccount:output_type -> switchboard.roster.v1.DeleteAccountResponse
+	6,  // 31: switchboard.roster.v1.AccountService.ChangePassword:output_type -> switchboard.roster.v1.ChangePasswordResponse
+	8,  // 32: switchboard.roster.v1.AccountService.AccountExists:output_type -> switchboard.roster.v1.AccountExistsResponse
+	11, // 33: switchboard.roster.v1.CredentialService.GetCredentials:output_type -> switchboard.roster.v1.GetCredentialsResponse
+	16, // 34: switchboard.roster.v1.RosterService.GetRoster:output_type -> switchboard.roster.v1.GetRosterResponse
+	18, // 35: switchboard.roster.v1.RosterService.SetItem:output_type -> switchboard.roster.v1.SetItemResponse
+	20, // 36: switchboard.roster.v1.RosterService.RemoveItem:output_type -> switchboard.roster.v1.RemoveItemResponse
+	22, // 37: switchboard.roster.v1.RosterService.ApplySubscription:output_type -> switchboard.roster.v1.ApplySubscriptionResponse
+	25, // 38: switchboard.roster.v1.RosterService.PendingSubscriptions:output_type -> switchboard.roster.v1.PendingSubscriptionsResponse
+	28, // 39: switchboard.roster.v1.RosterService.SubscribersOf:output_type -> switchboard.roster.v1.ContactsResponse
+	28, // 40: switchboard.roster.v1.RosterService.ContactsOf:output_type -> switchboard.roster.v1.ContactsResponse
+	30, // 41: switchboard.roster.v1.RosterService.StoreOffline:output_type -> switchboard.roster.v1.StoreOfflineResponse
+	33, // 42: switchboard.roster.v1.RosterService.FetchOffline:output_type -> switchboard.roster.v1.FetchOfflineResponse
+	35, // 43: switchboard.roster.v1.RosterService.DeleteOffline:output_type -> switchboard.roster.v1.DeleteOfflineResponse
+	29, // [29:44] is the sub-list for method output_type
+	14, // [14:29] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_roster_v1_roster_proto_init() }
@@ -661,13 +2263,14 @@ func file_roster_v1_roster_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roster_v1_roster_proto_rawDesc), len(file_roster_v1_roster_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   11,
+			NumEnums:      1,
+			NumMessages:   35,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_roster_v1_roster_proto_goTypes,
 		DependencyIndexes: file_roster_v1_roster_proto_depIdxs,
+		EnumInfos:         file_roster_v1_roster_proto_enumTypes,
 		MessageInfos:      file_roster_v1_roster_proto_msgTypes,
 	}.Build()
 	File_roster_v1_roster_proto = out.File

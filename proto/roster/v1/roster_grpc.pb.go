@@ -349,3 +349,501 @@ var CredentialService_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "roster/v1/roster.proto",
 }
+
+const (
+	RosterService_GetRoster_FullMethodName            = "/switchboard.roster.v1.RosterService/GetRoster"
+	RosterService_SetItem_FullMethodName              = "/switchboard.roster.v1.RosterService/SetItem"
+	RosterService_RemoveItem_FullMethodName           = "/switchboard.roster.v1.RosterService/RemoveItem"
+	RosterService_ApplySubscription_FullMethodName    = "/switchboard.roster.v1.RosterService/ApplySubscription"
+	RosterService_PendingSubscriptions_FullMethodName = "/switchboard.roster.v1.RosterService/PendingSubscriptions"
+	RosterService_SubscribersOf_FullMethodName        = "/switchboard.roster.v1.RosterService/SubscribersOf"
+	RosterService_ContactsOf_FullMethodName           = "/switchboard.roster.v1.RosterService/ContactsOf"
+	RosterService_StoreOffline_FullMethodName         = "/switchboard.roster.v1.RosterService/StoreOffline"
+	RosterService_FetchOffline_FullMethodName         = "/switchboard.roster.v1.RosterService/FetchOffline"
+	RosterService_DeleteOffline_FullMethodName        = "/switchboard.roster.v1.RosterService/DeleteOffline"
+)
+
+// RosterServiceClient is the client API for RosterService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// RosterService is the roster side of RFC 6121 and XEP-0160, for the
+// routers (internal network only, like CredentialService). It keeps the
+// data and applies the rules; the router parses and writes XML, sends the
+// pushes and presence stanzas it is told to, and maps errors to stanza
+// errors: a failed call carries a google.rpc.ErrorInfo detail with domain
+// "xmpp" whose reason is the RFC 6120 stanza error condition
+// ("bad-request", "not-acceptable", "forbidden", "jid-malformed",
+// "item-not-found", "service-unavailable").
+//
+// Addresses are normalised by the service; "user" is always the bare JID of
+// the account whose roster or storage is read or changed.
+type RosterServiceClient interface {
+	// GetRoster answers a roster get (RFC 6121 2.2, 2.6).
+	GetRoster(ctx context.Context, in *GetRosterRequest, opts ...grpc.CallOption) (*GetRosterResponse, error)
+	// SetItem answers a roster set that adds or updates an item (2.3, 2.4).
+	SetItem(ctx context.Context, in *SetItemRequest, opts ...grpc.CallOption) (*SetItemResponse, error)
+	// RemoveItem answers a roster set with subscription='remove' (2.5).
+	RemoveItem(ctx context.Context, in *RemoveItemRequest, opts ...grpc.CallOption) (*RemoveItemResponse, error)
+	// ApplySubscription runs one subscription stanza through the user's
+	// side of RFC 6121 section 3 and Appendix A.
+	ApplySubscription(ctx context.Context, in *ApplySubscriptionRequest, opts ...grpc.CallOption) (*ApplySubscriptionResponse, error)
+	// PendingSubscriptions lists the inbound requests waiting for the
+	// user's answer, to deliver at each login (3.1.3).
+	PendingSubscriptions(ctx context.Context, in *PendingSubscriptionsRequest, opts ...grpc.CallOption) (*PendingSubscriptionsResponse, error)
+	// SubscribersOf lists contacts with subscription from or both: who gets
+	// the user's presence broadcast (4.2.2, 4.4.2).
+	SubscribersOf(ctx context.Context, in *SubscribersOfRequest, opts ...grpc.CallOption) (*ContactsResponse, error)
+	// ContactsOf lists contacts with subscription to or both: whom the
+	// user's server probes at initial presence (4.2.2).
+	ContactsOf(ctx context.Context, in *ContactsOfRequest, opts ...grpc.CallOption) (*ContactsResponse, error)
+	// StoreOffline keeps a message no resource could take (XEP-0160).
+	// RESOURCE_EXHAUSTED when the user's quota is full.
+	StoreOffline(ctx context.Context, in *StoreOfflineRequest, opts ...grpc.CallOption) (*StoreOfflineResponse, error)
+	// FetchOffline returns the stored messages, oldest first.
+	FetchOffline(ctx context.Context, in *FetchOfflineRequest, opts ...grpc.CallOption) (*FetchOfflineResponse, error)
+	// DeleteOffline removes the messages up to an id, after delivery.
+	DeleteOffline(ctx context.Context, in *DeleteOfflineRequest, opts ...grpc.CallOption) (*DeleteOfflineResponse, error)
+}
+
+type rosterServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewRosterServiceClient(cc grpc.ClientConnInterface) RosterServiceClient {
+	return &rosterServiceClient{cc}
+}
+
+func (c *rosterServiceClient) GetRoster(ctx context.Context, in *GetRosterRequest, opts ...grpc.CallOption) (*GetRosterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRosterResponse)
+	err := c.cc.Invoke(ctx, RosterService_GetRoster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) SetItem(ctx context.Context, in *SetItemRequest, opts ...grpc.CallOption) (*SetItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetItemResponse)
+	err := c.cc.Invoke(ctx, RosterService_SetItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) RemoveItem(ctx context.Context, in *RemoveItemRequest, opts ...grpc.CallOption) (*RemoveItemResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveItemResponse)
+	err := c.cc.Invoke(ctx, RosterService_RemoveItem_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) ApplySubscription(ctx context.Context, in *ApplySubscriptionRequest, opts ...grpc.CallOption) (*ApplySubscriptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplySubscriptionResponse)
+	err := c.cc.Invoke(ctx, RosterService_ApplySubscription_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) PendingSubscriptions(ctx context.Context, in *PendingSubscriptionsRequest, opts ...grpc.CallOption) (*PendingSubscriptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PendingSubscriptionsResponse)
+	err := c.cc.Invoke(ctx, RosterService_PendingSubscriptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) SubscribersOf(ctx context.Context, in *SubscribersOfRequest, opts ...grpc.CallOption) (*ContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContactsResponse)
+	err := c.cc.Invoke(ctx, RosterService_SubscribersOf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) ContactsOf(ctx context.Context, in *ContactsOfRequest, opts ...grpc.CallOption) (*ContactsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ContactsResponse)
+	err := c.cc.Invoke(ctx, RosterService_ContactsOf_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) StoreOffline(ctx context.Context, in *StoreOfflineRequest, opts ...grpc.CallOption) (*StoreOfflineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StoreOfflineResponse)
+	err := c.cc.Invoke(ctx, RosterService_StoreOffline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) FetchOffline(ctx context.Context, in *FetchOfflineRequest, opts ...grpc.CallOption) (*FetchOfflineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FetchOfflineResponse)
+	err := c.cc.Invoke(ctx, RosterService_FetchOffline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *rosterServiceClient) DeleteOffline(ctx context.Context, in *DeleteOfflineRequest, opts ...grpc.CallOption) (*DeleteOfflineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteOfflineResponse)
+	err := c.cc.Invoke(ctx, RosterService_DeleteOffline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RosterServiceServer is the server API for RosterService service.
+// All implementations must embed UnimplementedRosterServiceServer
+// for forward compatibility.
+//
+// RosterService is the roster side of RFC 6121 and XEP-0160, for the
+// routers (internal network only, like CredentialService). It keeps the
+// data and applies the rules; the router parses and writes XML, sends the
+// pushes and presence stanzas it is told to, and maps errors to stanza
+// errors: a failed call carries a google.rpc.ErrorInfo detail with domain
+// "xmpp" whose reason is the RFC 6120 stanza error condition
+// ("bad-request", "not-acceptable", "forbidden", "jid-malformed",
+// "item-not-found", "service-unavailable").
+//
+// Addresses are normalised by the service; "user" is always the bare JID of
+// the account whose roster or storage is read or changed.
+type RosterServiceServer interface {
+	// GetRoster answers a roster get (RFC 6121 2.2, 2.6).
+	GetRoster(context.Context, *GetRosterRequest) (*GetRosterResponse, error)
+	// SetItem answers a roster set that adds or updates an item (2.3, 2.4).
+	SetItem(context.Context, *SetItemRequest) (*SetItemResponse, error)
+	// RemoveItem answers a roster set with subscription='remove' (2.5).
+	RemoveItem(context.Context, *RemoveItemRequest) (*RemoveItemResponse, error)
+	// ApplySubscription runs one subscription stanza through the user's
+	// side of RFC 6121 section 3 and Appendix A.
+	ApplySubscription(context.Context, *ApplySubscriptionRequest) (*ApplySubscriptionResponse, error)
+	// PendingSubscriptions lists the inbound requests waiting for the
+	// user's answer, to deliver at each login (3.1.3).
+	PendingSubscriptions(context.Context, *PendingSubscriptionsRequest) (*PendingSubscriptionsResponse, error)
+	// SubscribersOf lists contacts with subscription from or both: who gets
+	// the user's presence broadcast (4.2.2, 4.4.2).
+	SubscribersOf(context.Context, *SubscribersOfRequest) (*ContactsResponse, error)
+	// ContactsOf lists contacts with subscription to or both: whom the
+	// user's server probes at initial presence (4.2.2).
+	ContactsOf(context.Context, *ContactsOfRequest) (*ContactsResponse, error)
+	// StoreOffline keeps a message no resource could take (XEP-0160).
+	// RESOURCE_EXHAUSTED when the user's quota is full.
+	StoreOffline(context.Context, *StoreOfflineRequest) (*StoreOfflineResponse, error)
+	// FetchOffline returns the stored messages, oldest first.
+	FetchOffline(context.Context, *FetchOfflineRequest) (*FetchOfflineResponse, error)
+	// DeleteOffline removes the messages up to an id, after delivery.
+	DeleteOffline(context.Context, *DeleteOfflineRequest) (*DeleteOfflineResponse, error)
+	mustEmbedUnimplementedRosterServiceServer()
+}
+
+// UnimplementedRosterServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedRosterServiceServer struct{}
+
+func (UnimplementedRosterServiceServer) GetRoster(context.Context, *GetRosterRequest) (*GetRosterResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRoster not implemented")
+}
+func (UnimplementedRosterServiceServer) SetItem(context.Context, *SetItemRequest) (*SetItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetItem not implemented")
+}
+func (UnimplementedRosterServiceServer) RemoveItem(context.Context, *RemoveItemRequest) (*RemoveItemResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveItem not implemented")
+}
+func (UnimplementedRosterServiceServer) ApplySubscription(context.Context, *ApplySubscriptionRequest) (*ApplySubscriptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplySubscription not implemented")
+}
+func (UnimplementedRosterServiceServer) PendingSubscriptions(context.Context, *PendingSubscriptionsRequest) (*PendingSubscriptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PendingSubscriptions not implemented")
+}
+func (UnimplementedRosterServiceServer) SubscribersOf(context.Context, *SubscribersOfRequest) (*ContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SubscribersOf not implemented")
+}
+func (UnimplementedRosterServiceServer) ContactsOf(context.Context, *ContactsOfRequest) (*ContactsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ContactsOf not implemented")
+}
+func (UnimplementedRosterServiceServer) StoreOffline(context.Context, *StoreOfflineRequest) (*StoreOfflineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StoreOffline not implemented")
+}
+func (UnimplementedRosterServiceServer) FetchOffline(context.Context, *FetchOfflineRequest) (*FetchOfflineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FetchOffline not implemented")
+}
+func (UnimplementedRosterServiceServer) DeleteOffline(context.Context, *DeleteOfflineRequest) (*DeleteOfflineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteOffline not implemented")
+}
+func (UnimplementedRosterServiceServer) mustEmbedUnimplementedRosterServiceServer() {}
+func (UnimplementedRosterServiceServer) testEmbeddedByValue()                       {}
+
+// UnsafeRosterServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to RosterServiceServer will
+// result in compilation errors.
+type UnsafeRosterServiceServer interface {
+	mustEmbedUnimplementedRosterServiceServer()
+}
+
+func RegisterRosterServiceServer(s grpc.ServiceRegistrar, srv RosterServiceServer) {
+	// If the following call panics, it indicates UnimplementedRosterServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&RosterService_ServiceDesc, srv)
+}
+
+func _RosterService_GetRoster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRosterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).GetRoster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_GetRoster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).GetRoster(ctx, req.(*GetRosterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_SetItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).SetItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_SetItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).SetItem(ctx, req.(*SetItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_RemoveItem_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveItemRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).RemoveItem(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_RemoveItem_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).RemoveItem(ctx, req.(*RemoveItemRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_ApplySubscription_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplySubscriptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).ApplySubscription(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_ApplySubscription_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).ApplySubscription(ctx, req.(*ApplySubscriptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_PendingSubscriptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PendingSubscriptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).PendingSubscriptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_PendingSubscriptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).PendingSubscriptions(ctx, req.(*PendingSubscriptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_SubscribersOf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubscribersOfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).SubscribersOf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_SubscribersOf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).SubscribersOf(ctx, req.(*SubscribersOfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_ContactsOf_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ContactsOfRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).ContactsOf(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_ContactsOf_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).ContactsOf(ctx, req.(*ContactsOfRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_StoreOffline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StoreOfflineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).StoreOffline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_StoreOffline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).StoreOffline(ctx, req.(*StoreOfflineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_FetchOffline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FetchOfflineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).FetchOffline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_FetchOffline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).FetchOffline(ctx, req.(*FetchOfflineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RosterService_DeleteOffline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteOfflineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).DeleteOffline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_DeleteOffline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).DeleteOffline(ctx, req.(*DeleteOfflineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// RosterService_ServiceDesc is the grpc.ServiceDesc for RosterService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var RosterService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "switchboard.roster.v1.RosterService",
+	HandlerType: (*RosterServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetRoster",
+			Handler:    _RosterService_GetRoster_Handler,
+		},
+		{
+			MethodName: "SetItem",
+			Handler:    _RosterService_SetItem_Handler,
+		},
+		{
+			MethodName: "RemoveItem",
+			Handler:    _RosterService_RemoveItem_Handler,
+		},
+		{
+			MethodName: "ApplySubscription",
+			Handler:    _RosterService_ApplySubscription_Handler,
+		},
+		{
+			MethodName: "PendingSubscriptions",
+			Handler:    _RosterService_PendingSubscriptions_Handler,
+		},
+		{
+			MethodName: "SubscribersOf",
+			Handler:    _RosterService_SubscribersOf_Handler,
+		},
+		{
+			MethodName: "ContactsOf",
+			Handler:    _RosterService_ContactsOf_Handler,
+		},
+		{
+			MethodName: "StoreOffline",
+			Handler:    _RosterService_StoreOffline_Handler,
+		},
+		{
+			MethodName: "FetchOffline",
+			Handler:    _RosterService_FetchOffline_Handler,
+		},
+		{
+			MethodName: "DeleteOffline",
+			Handler:    _RosterService_DeleteOffline_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "roster/v1/roster.proto",
+}
