@@ -58,8 +58,10 @@ func (c *conn) publish(el *dom.Element, to jid.JID) error {
 		m := &nats.Msg{Subject: c.srv.cfg.Subjects.RouteFor(c.jid.Bare().String()), Data: b}
 		// No automatic retry: a retry after a later stanza was stored
 		// would reorder them. A failure is answered to the client.
+		// With the node's whole window in flight, the session's reader
+		// waits for room up to the publish timeout.
 		f, err = c.srv.js.PublishMsgAsync(m, jetstream.WithMsgID(bus.StanzaMsgID(c.srv.cfg.Node, c.sessionID, c.seq)),
-			jetstream.WithRetryAttempts(0))
+			jetstream.WithRetryAttempts(0), jetstream.WithStallWait(c.srv.cfg.PublishTimeout))
 	}
 	if err != nil {
 		c.seq--

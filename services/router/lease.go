@@ -128,6 +128,11 @@ func (m *manager) step() {
 	defer cancel()
 	if _, err := m.kv.Put(ctx, r.subjects.MemberKey(r.instance), []byte(r.node)); err != nil {
 		r.log.Warn("router: announcing this router failed", "err", err)
+		// The bucket may be gone with a NATS server that lost it; make it
+		// again (a no-op when it exists) so that the next step works.
+		if kv, err := r.subjects.EnsureLeaseBucket(ctx, m.js, r.leaseTTL, r.stream); err == nil {
+			m.kv = kv
+		}
 	}
 	for p, l := range m.held {
 		select {
