@@ -10,7 +10,8 @@
 # Settings (environment): RUNS, DURATION (measured window of a chat run,
 # default 10s), WARMUP (2s), IDLE_CONNS ("1000 10000"), IDLE_HOLD (20s),
 # LOGINS (2000), PORT (25222; PORT+1 is direct TLS), OUT (results
-# directory, default under /tmp), TOOL_CPU (the core the tool is pinned
+# directory, default under /tmp), SRC (the source tree to build, default
+# this checkout; e.g. a `git archive HEAD` export), TOOL_CPU (the core the tool is pinned
 # to, default 1), ONLY (space-separated subset of: chat chattls rate login
 # idle).
 #
@@ -34,6 +35,13 @@ PASSWORD=bench-secret
 
 work=$(mktemp -d)
 server_pid=
+stop_server() {
+	if [ -n "$server_pid" ]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+		server_pid=
+	fi
+}
 cleanup() {
 	stop_server
 	rm -rf "$work"
@@ -44,8 +52,9 @@ mkdir -p "$OUT"
 say() { printf '== %s\n' "$*" >&2; }
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
-say "building into $work/bin"
-(cd "$root" && go build -o "$work/bin/switchboard" ./cmd/switchboard && go build -o "$work/bin/xmppbench" ./cmd/xmppbench)
+SRC=${SRC:-$root}
+say "building $SRC into $work/bin"
+(cd "$SRC" && go build -o "$work/bin/switchboard" ./cmd/switchboard && go build -o "$work/bin/xmppbench" ./cmd/xmppbench)
 sb=$work/bin/switchboard
 xb=$work/bin/xmppbench
 data=$work/data
@@ -80,14 +89,6 @@ start_server() {
 	echo "server did not listen on $PORT" >&2
 	exit 1
 }
-stop_server() {
-	if [ -n "$server_pid" ]; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-		server_pid=
-	fi
-}
-
 common=(--addr "127.0.0.1:$PORT" --password "$PASSWORD" --insecure)
 notls=(--tls-optional --allow-plaintext-auth)
 
@@ -167,7 +168,7 @@ if wants idle; then
 fi
 
 {
-	echo "Switchboard $(git -C "$root" rev-parse --short HEAD), $(go version | cut -d' ' -f3), $(nproc) cores, $(date -u +%Y-%m-%d), medians of $RUNS runs"
+	echo "Switchboard $(git -C "$root" rev-parse --short HEAD) (built from $SRC), $(go version | cut -d' ' -f3), $(nproc) cores, $(date -u +%Y-%m-%d), medians of $RUNS runs"
 	echo
 	echo "| measurement | median | detail (medians) | load avg before each run |"
 	echo "|---|---|---|---|"
