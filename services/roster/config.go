@@ -29,7 +29,31 @@ type Config struct {
 	DigestMD5 bool
 	// Logger receives the service's log; nil discards it.
 	Logger *slog.Logger
+	// OfflineMessages and OfflineBytes are each account's offline storage
+	// quota (XEP-0160): at most this many messages and stanza bytes. Zero
+	// means DefaultOfflineMessages and DefaultOfflineBytes.
+	OfflineMessages int
+	OfflineBytes    int64
+	// Limits of roster sets; zero fields get the defaults (RFC 6121 section
+	// 2.3.3 leaves them to the server; past them a set is not-acceptable).
+	Limits Limits
 }
+
+// Limits bound the items a client may set.
+type Limits struct {
+	NameBytes  int // an item's name; DefaultNameBytes
+	GroupBytes int // one group's name; DefaultGroupBytes
+	Groups     int // groups per item; DefaultGroups
+}
+
+// Defaults of Config.
+const (
+	DefaultOfflineMessages       = 100
+	DefaultOfflineBytes    int64 = 1 << 20
+	DefaultNameBytes             = 1023
+	DefaultGroupBytes            = 1023
+	DefaultGroups                = 64
+)
 
 func (c Config) withDefaults() (Config, error) {
 	if c.Store == nil {
@@ -43,6 +67,23 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.OfflineMessages < 0 || c.OfflineBytes < 0 {
+		return c, fmt.Errorf("roster: Config.OfflineMessages (%d) and OfflineBytes (%d) must not be negative", c.OfflineMessages, c.OfflineBytes)
+	}
+	if c.OfflineMessages == 0 {
+		c.OfflineMessages = DefaultOfflineMessages
+	}
+	if c.OfflineBytes == 0 {
+		c.OfflineBytes = DefaultOfflineBytes
+	}
+	for _, l := range []struct {
+		v   *int
+		def int
+	}{{&c.Limits.NameBytes, DefaultNameBytes}, {&c.Limits.GroupBytes, DefaultGroupBytes}, {&c.Limits.Groups, DefaultGroups}} {
+		if *l.v <= 0 {
+			*l.v = l.def
+		}
 	}
 	return c, nil
 }

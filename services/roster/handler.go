@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -75,10 +76,30 @@ func (h credentialHandler) GetCredentials(ctx context.Context, req *rosterv1.Get
 }
 
 // status turns an error of the Service into a gRPC status. Validation and
-// account errors name the problem; anything else is store trouble, which is
-// logged here and reported as Unavailable without its details, since a
-// client can only retry.
+// account errors name the problem, and carry an ErrorInfo (domain "xmpp")
+// whose reason is the stanza error condition for the router; anything else
+// is store trouble, which is logged here and reported as Unavailable
+// without its details, since a client can only retry.
 func (s *Service) status(ctx context.Context, err error) error {
+	code := codes.Unknown
+	switch {
+	case errors.Is(err, ErrOfflineFull):
+		code = codes.ResourceExhausted
+	case errors.Is(err, ErrForbidden):
+		code = codes.PermissionDenied
+	case errors.Is(err, ErrItemNotFound):
+		code = codes.NotFound
+	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrNotAcceptable), errors.Is(err, ErrJIDMalformed),
+		errors.Is(err, ErrBadSubscription):
+		code = codes.InvalidArgument
+	}
+	if code != codes.Unknown {
+		st, derr := status.New(code, err.Error()).WithDetails(&errdetails.ErrorInfo{Reason: Condition(err), Domain: "xmpp"})
+		if derr != nil {
+			return status.Error(code, err.Error())
+		}
+		return st.Err()
+	}
 	switch {
 	case errors.Is(err, ErrInvalidJID), errors.Is(err, ErrInvalidPassword):
 		return status.Error(codes.InvalidArgument, err.Error())

@@ -1,8 +1,13 @@
-// Package roster is the roster service: it owns accounts (and, in later
-// releases, rosters, subscriptions and offline messages). It serves the
-// AccountService admin API and the CredentialService that c2s uses for SASL,
-// and offers the same operations as methods for in-process callers such as
-// the `switchboard user` command.
+// Package roster is the roster service: it owns accounts, rosters,
+// subscription states and pending requests (RFC 6121 sections 2 and 3) and
+// offline messages (XEP-0160). It serves the AccountService admin API, the
+// CredentialService that c2s uses for SASL and the RosterService the
+// routers use for the IM rules, and offers the same operations as methods
+// for in-process callers such as the `switchboard user` command.
+//
+// The subscription rules are one pure function, Apply, tested cell by cell
+// against RFC 6121 Appendix A; the service runs it inside a store
+// transaction per (user, contact) entry.
 //
 // Passwords only pass through: the service derives SCRAM-SHA-1 and
 // SCRAM-SHA-256 keys (RFC 5802 section 3), plus the DIGEST-MD5 hash when
@@ -34,6 +39,8 @@ type Service struct {
 	digestMD5  bool
 	log        *slog.Logger
 	now        func() time.Time
+	quota      Quota
+	limits     Limits
 }
 
 // New checks cfg and returns a Service.
@@ -48,13 +55,17 @@ func New(cfg Config) (*Service, error) {
 		digestMD5:  cfg.DigestMD5,
 		log:        cfg.Logger,
 		now:        time.Now,
+		quota:      Quota{Messages: cfg.OfflineMessages, Bytes: cfg.OfflineBytes},
+		limits:     cfg.Limits,
 	}, nil
 }
 
-// Register registers AccountService and CredentialService on srv.
+// Register registers AccountService, CredentialService and RosterService
+// on srv. The last two belong on the cluster's internal network only.
 func (s *Service) Register(srv grpc.ServiceRegistrar) {
 	rosterv1.RegisterAccountServiceServer(srv, accountHandler{s: s})
 	rosterv1.RegisterCredentialServiceServer(srv, credentialHandler{s: s})
+	rosterv1.RegisterRosterServiceServer(srv, rosterHandler{s: s})
 }
 
 // CreateAccount creates the account addr (a bare JID, normalised before it

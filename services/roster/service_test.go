@@ -32,6 +32,7 @@ type fixture struct {
 	dbPath  string
 	account rosterv1.AccountServiceClient
 	creds   rosterv1.CredentialServiceClient
+	roster  rosterv1.RosterServiceClient
 }
 
 func testContext(t *testing.T) context.Context {
@@ -83,6 +84,7 @@ func start(t *testing.T, cfg roster.Config) *fixture {
 	t.Cleanup(func() { cc.Close() })
 	f.account = rosterv1.NewAccountServiceClient(cc)
 	f.creds = rosterv1.NewCredentialServiceClient(cc)
+	f.roster = rosterv1.NewRosterServiceClient(cc)
 	return f
 }
 

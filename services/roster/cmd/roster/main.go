@@ -45,15 +45,16 @@ const summary = `Usage:
   roster [flags]          serve until SIGINT or SIGTERM
   roster migrate [flags]  bring the database schema up to date and exit
 
-Serves AccountService on --grpc-listen and CredentialService, which hands
-out password keys, only on --internal-grpc-listen: keep that address on the
-cluster's internal network. With --grpc-tls-* set, both require client
+Serves AccountService on --grpc-listen, and CredentialService, which hands
+out password keys, and RosterService, which the routers use for rosters,
+subscriptions and offline messages, only on --internal-grpc-listen: keep
+that address on the cluster's internal network. With --grpc-tls-* set, both require client
 certificates.`
 
 func declare(s *settings) *config.Set {
 	set := config.New("roster", summary)
 	set.String(&s.grpcListen, "grpc-listen", ":9090", "public gRPC listen address: AccountService and health").Required()
-	set.String(&s.internalListen, "internal-grpc-listen", ":9091", "internal gRPC listen address: CredentialService and health").Required()
+	set.String(&s.internalListen, "internal-grpc-listen", ":9091", "internal gRPC listen address: CredentialService, RosterService and health").Required()
 	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
 	set.String(&s.dsn, "postgres-dsn", "postgres://127.0.0.1:5432/switchboard", "Postgres connection string (URL or key=value)").Required()
 	set.String(&s.schema, "postgres-schema", "", "Postgres schema of the tables, created by the migrations; empty: the DSN's search_path")
@@ -156,6 +157,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	grpcx.RegisterHealth(public, probe.NewGRPC(rosterv1.AccountService_ServiceDesc.ServiceName))
 	internal := grpc.NewServer(sopts...)
 	svc.Register(only{internal, rosterv1.CredentialService_ServiceDesc.ServiceName})
+	svc.Register(only{internal, rosterv1.RosterService_ServiceDesc.ServiceName})
 	grpcx.RegisterHealth(internal, probe.NewGRPC(rosterv1.CredentialService_ServiceDesc.ServiceName))
 
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
