@@ -2,8 +2,14 @@ package c2s
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
@@ -16,6 +22,13 @@ import (
 // until it is subscribed.
 func (e *env) startRouter() {
 	e.t.Helper()
+	e.startRouterNamed("router1")
+}
+
+// startRouterNamed runs a router with node id name and returns its NATS
+// connection, which the test may close to kill it.
+func (e *env) startRouterNamed(name string) *nats.Conn {
+	e.t.Helper()
 	nc, err := e.nats.Connect()
 	if err != nil {
 		e.t.Fatal(err)
@@ -23,7 +36,7 @@ func (e *env) startRouter() {
 	e.t.Cleanup(nc.Close)
 	r, err := router.New(router.Config{
 		Domain:   testDomain,
-		Node:     "router1",
+		Node:     name,
 		NATS:     nc,
 		Subjects: e.cfg.Subjects,
 		Sessions: presencev1.NewSessionRegistryClient(e.cc),
@@ -50,6 +63,7 @@ func (e *env) startRouter() {
 	if err := nc.Flush(); err != nil {
 		e.t.Fatal(err)
 	}
+	return nc
 }
 
 // TestMessageReachesAnotherClientThroughTheRouter runs the whole message
@@ -156,4 +170,84 @@ func TestDeliveryToGoneSessionFollowsNoSessionRules_RFC6121_8_5_3_2(t *testing.T
 			bob.probe("p1")
 		})
 	}
+}
+
+// TestOrderAcrossTwoRoutersOneKilled_RFC6120_10_1 sends 10,000 numbered
+// messages from one client to another through c2s and two routers, and
+// kills the router that routes the sender's partition halfway (its NATS
+// connection closed without draining). The other router takes the
+// partition over; bob receives every message once, in order.
+func TestOrderAcrossTwoRoutersOneKilled_RFC6120_10_1(t *testing.T) {
+	// Bob's test client parses slowly; his queue must not be what fails.
+	e := newEnv(t, func(c *Config) { c.QueueSize = 20000 })
+	routers := map[string]*nats.Conn{"router1": e.startRouterNamed("router1"), "router2": e.startRouterNamed("router2")}
+	alice := e.dial()
+	alice.login("alice", "desk")
+	bob := e.dial()
+	bob.login("bob", "home")
+
+	js, err := jetstream.New(e.spy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var kv jetstream.KeyValue
+	waitFor(t, "the lease bucket", func() bool {
+		kv, err = js.KeyValue(ctx, e.cfg.Subjects.LeaseBucket())
+		return err == nil
+	})
+	// owner returns the router holding partition p's lease, "" if none.
+	owner := func(p int) string {
+		en, err := kv.Get(ctx, e.cfg.Subjects.LeaseKey(p))
+		if err != nil {
+			return ""
+		}
+		name, _, _ := strings.Cut(string(en.Value()), "-")
+		return name
+	}
+	// Once the routers share the partitions evenly, no lease moves until
+	// one of them leaves.
+	waitFor(t, "the routers holding half the partitions each", func() bool {
+		held := map[string]int{}
+		for p := range e.cfg.Subjects.Partitions {
+			held[owner(p)]++
+		}
+		half := e.cfg.Subjects.Partitions / 2
+		return held["router1"] == half && held["router2"] == half
+	})
+	victim := owner(e.cfg.Subjects.Partition("alice@example.test"))
+
+	const n = 10000
+	sent := make(chan error, 1)
+	go func() {
+		var b strings.Builder
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(&b, "<message to='bob@example.test/home' type='chat' id='m%d'><body>%d</body></message>", i, i)
+			if i%100 == 0 {
+				alice.conn.SetWriteDeadline(time.Now().Add(ioTimeout))
+				if _, err := io.WriteString(alice.conn, b.String()); err != nil {
+					sent <- err
+					return
+				}
+				b.Reset()
+			}
+		}
+		sent <- nil
+	}()
+	var killedAt time.Time
+	for i := 1; i <= n; i++ {
+		el := bob.next()
+		if want := fmt.Sprintf("m%d", i); el.Local != "message" || el.Attr("id") != want {
+			t.Fatalf("bob's message %d is %s, want id %s", i, el, want)
+		}
+		if i == n/2 {
+			killedAt = time.Now()
+			routers[victim].Close()
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatalf("alice's writes: %v", err)
+	}
+	bob.probe("p1")
+	t.Logf("killed %s after %d messages; the other %d arrived %v later", victim, n/2, n/2, time.Since(killedAt))
 }

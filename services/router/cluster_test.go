@@ -164,6 +164,21 @@ func (c *cluster) owners() map[string]int {
 	return out
 }
 
+// waitEvenShare waits until every router holds the same number of
+// partitions: from then on no lease moves until a router leaves.
+func (c *cluster) waitEvenShare() {
+	c.t.Helper()
+	poll(c.t, 10*time.Second, "an even share of the partitions", func() bool {
+		o := c.owners()
+		for _, m := range c.routers {
+			if o[m.r.instance] != c.subjects.Partitions/len(c.routers) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // owner is the router that holds partition p's lease, or nil.
 func (c *cluster) owner(p int) *member {
 	e, err := c.kv.Get(context.Background(), c.subjects.LeaseKey(p))
@@ -266,7 +281,7 @@ func TestPerSenderOrderAcrossTwoRouters_RFC6120_10_1(t *testing.T) {
 	c.reg.add(bobDesk.jid, bobDesk.node, bobDesk.session, true, 0, "")
 	c.start("r1")
 	c.start("r2")
-	poll(t, 10*time.Second, "both routers hold partitions", func() bool { return len(c.owners()) == 2 })
+	c.waitEvenShare()
 	c.publishChats(1, orderedMessages)
 	poll(t, 30*time.Second, "all messages delivered", func() bool {
 		_, passed := c.received()
@@ -291,7 +306,7 @@ func TestRouterKilledHalfwayLosesNothing_RFC6120_10_1(t *testing.T) {
 	c.start("r1")
 	c.start("r2")
 	p := c.subjects.Partition("alice@example.com")
-	poll(t, 10*time.Second, "both routers hold partitions", func() bool { return len(c.owners()) == 2 && c.owner(p) != nil })
+	c.waitEvenShare()
 	victim := c.owner(p)
 	// The victim dies at the worst moment: once half the messages are
 	// delivered, right after it published a batch's deliveries and

@@ -151,7 +151,8 @@ func (w *worker) process(batch []jetstream.Msg) error {
 			return fmt.Errorf("router: stanza metadata: %w", err)
 		}
 		if meta.NumDelivered > 1 || meta.Sequence.Consumer != w.lastSeq+1 {
-			return errOutOfOrder
+			return fmt.Errorf("%w: consumer sequence %d after %d, delivered %d times",
+				errOutOfOrder, meta.Sequence.Consumer, w.lastSeq, meta.NumDelivered)
 		}
 		w.lastSeq = meta.Sequence.Consumer
 		st := new(busv1.Stanza)
