@@ -15,10 +15,13 @@ import (
 // publish retried within it is stored once.
 const DuplicateWindow = 2 * time.Minute
 
-// DefaultMaxBacklog bounds the bytes of stanzas stored and not yet routed.
-// Once it is reached new stanzas are refused (their senders get an error)
-// rather than old ones dropped. JetStream reserves it on the server.
-const DefaultMaxBacklog = 1 << 30
+// DefaultMaxBacklog bounds the bytes of stanzas stored and not yet routed:
+// some 500,000 stanzas of ordinary size, minutes of a busy cluster's
+// traffic with every router down. Once it is reached new stanzas are
+// refused (their senders get an error) rather than old ones dropped.
+// JetStream reserves it on the server's disk, so it is kept modest for the
+// one-process mode.
+const DefaultMaxBacklog = 256 << 20
 
 // StreamOptions tune the route stream for a deployment.
 type StreamOptions struct {
