@@ -66,7 +66,11 @@ func (s Subjects) EnsureRouteStream(ctx context.Context, js jetstream.JetStream,
 			err = nil // another service made it meanwhile
 		}
 	case err == nil:
-		if have := st.CachedInfo().Config; !sameStream(have, cfg) {
+		have := st.CachedInfo().Config
+		// The storage type of a stream cannot change; one made with the
+		// other setting keeps it.
+		cfg.Storage = have.Storage
+		if !sameStream(have, cfg) {
 			_, err = js.UpdateStream(ctx, cfg)
 		}
 	}
