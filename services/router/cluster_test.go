@@ -3,6 +3,8 @@ package router
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -404,5 +406,77 @@ func TestOneConsumerPerPartition(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("a second consumer on a partition was accepted")
+	}
+}
+
+// logLines keeps a router's log for tests that wait for a line.
+type logLines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logLines) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.b.String(), s)
+}
+
+// A router whose lease was taken from it (as when it stalled past the TTL
+// and another router took over) stops consuming the partition at once and
+// takes it again only once the other holder's lease has expired: two
+// routers never consume one partition together.
+func TestLeaseTakenAwayStopsConsuming(t *testing.T) {
+	c := newCluster(t, 1)
+	c.reg.add(bobDesk.jid, bobDesk.node, bobDesk.session, true, 0, "")
+	logs := &logLines{}
+	nc, err := connectNATS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	r, err := New(Config{
+		Domain: domain, Node: "r1", NATS: nc, Subjects: c.subjects, Sessions: c.reg, Accounts: c.acc,
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), LeaseTTL: testLeaseTTL, Stream: testStream,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c.publishChats(1, 1)
+	poll(t, 10*time.Second, "the first chat delivered", func() bool {
+		_, passed := c.received()
+		return len(passed) == 1
+	})
+
+	// Another holder takes the lease.
+	key := c.subjects.LeaseKey(0)
+	e, err := c.kv.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.kv.Delete(context.Background(), key, jetstream.LastRevision(e.Revision())); err != nil {
+		t.Fatal(err)
+	}
+	stolen := time.Now()
+	if _, err := c.kv.Create(context.Background(), key, []byte("thief")); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "the router noticing", func() bool { return logs.has("lease lost") })
+	c.publishChats(2, 2)
+	poll(t, 10*time.Second, "the second chat delivered once the thief's lease expired", func() bool {
+		_, passed := c.received()
+		return len(passed) == 2
+	})
+	if d := time.Since(stolen); d < testLeaseTTL*9/10 {
+		t.Errorf("the router consumed again %v after losing its lease, before the new holder's lease (TTL %v) expired", d, testLeaseTTL)
 	}
 }
