@@ -81,6 +81,8 @@ func (r *Router) consume(ctx context.Context, js jetstream.JetStream, l *lease) 
 
 	in := make(chan jetstream.Msg, batchMax)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		// Once ctx is done stanzas are dropped here, so what is in
+		// hand after that may have a gap: the loop below stops first.
 		select {
 		case in <- m:
 		case <-ctx.Done():
@@ -112,6 +114,12 @@ func (r *Router) consume(ctx context.Context, js jetstream.JetStream, l *lease) 
 			default:
 				break fill
 			}
+		}
+		if ctx.Err() != nil {
+			// Stopping; the callback may have dropped stanzas before
+			// some of these. None was dropped before the check, so a
+			// batch taken while ctx was not done is whole.
+			return nil
 		}
 		if err := w.process(batch); err != nil {
 			return err
