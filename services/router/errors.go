@@ -10,8 +10,8 @@ var (
 	// ErrRunning is returned by Run when the Router is already running.
 	ErrRunning = errors.New("router: already running")
 
-	// ErrSubscriptionClosed is returned by Run when its NATS subscription
-	// ended without Run's context being done, such as when the connection
-	// was closed under it.
-	ErrSubscriptionClosed = errors.New("router: NATS subscription closed")
+	// ErrSubscriptionClosed is returned by Run when its NATS connection
+	// closed under it, without Run's context being done. Its partitions
+	// are taken over by the other routers once their leases expire.
+	ErrSubscriptionClosed = errors.New("router: NATS connection closed")
 )

@@ -40,6 +40,7 @@ func TestNewNamesTheBadSetting(t *testing.T) {
 		{"Subjects.Partitions", func(c *Config) { c.Subjects.Partitions = 0 }},
 		{"Sessions", func(c *Config) { c.Sessions = nil }},
 		{"Accounts", func(c *Config) { c.Accounts = nil }},
+		{"LeaseTTL", func(c *Config) { c.LeaseTTL = time.Millisecond }},
 	} {
 		cfg := good()
 		c.change(&cfg)
