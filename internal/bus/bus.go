@@ -61,7 +61,10 @@ func (s Subjects) Partition(sender string) int {
 func (s Subjects) Node(node string) string { return s.Prefix + ".node." + node }
 
 // token turns the prefix into a name usable for streams, consumers and
-// key-value buckets, which allow only letters, digits, '-' and '_'.
+// key-value buckets, which allow only letters, digits, '-' and '_'. Other
+// characters become '_', so prefixes that differ only there ("a.b", "a_b")
+// share streams: deployments on one NATS account need prefixes that differ
+// in letters or digits.
 func (s Subjects) token() string {
 	b := []byte(s.Prefix)
 	for i, c := range b {

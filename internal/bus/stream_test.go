@@ -1,0 +1,50 @@
+package bus
+
+import (
+	"regexp"
+	"testing"
+)
+
+// JetStream stream, consumer and bucket names allow only these characters;
+// key-value keys also allow '.' between tokens.
+var (
+	jsName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	kvKey  = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+)
+
+func TestJetStreamNamesValidForAnyPrefix(t *testing.T) {
+	for _, prefix := range []string{"sb", "t1", "tenant.a", "a b*>/\\", "x-y_z"} {
+		s := New(prefix, 4)
+		for _, name := range []string{s.RouteStream(), s.LeaseBucket(), s.RouteConsumer(3)} {
+			if !jsName.MatchString(name) {
+				t.Errorf("prefix %q: name %q is not a valid JetStream name", prefix, name)
+			}
+		}
+		for _, key := range []string{s.LeaseKey(0), s.MemberKey("router-1")} {
+			if !kvKey.MatchString(key) {
+				t.Errorf("prefix %q: key %q is not a valid key", prefix, key)
+			}
+		}
+	}
+}
+
+// Distinct stanzas and hand-backs must never share a message id, or the
+// stream would drop one as a duplicate.
+func TestMessageIDsDistinct(t *testing.T) {
+	ids := map[string]bool{}
+	for _, id := range []string{
+		StanzaMsgID("n1", "s1", 1),
+		StanzaMsgID("n1", "s1", 2),
+		StanzaMsgID("n1", "s2", 1),
+		StanzaMsgID("n2", "s1", 1),
+		HandBackMsgID("n1", "s1", 1, 0, "n2", "t1"),
+		HandBackMsgID("n1", "s1", 1, 1, "n2", "t1"),
+		HandBackMsgID("n1", "s1", 1, 0, "n2", "t2"),
+		HandBackMsgID("n1", "s1", 1, 0, "n3", "t1"),
+	} {
+		if ids[id] {
+			t.Errorf("message id %q used twice", id)
+		}
+		ids[id] = true
+	}
+}
