@@ -11,7 +11,8 @@
 # default 10s), WARMUP (2s), IDLE_CONNS ("1000 10000"), IDLE_HOLD (20s),
 # LOGINS (2000), PORT (25222; PORT+1 is direct TLS), OUT (results
 # directory, default under /tmp), SRC (the source tree to build, default
-# this checkout; e.g. a `git archive HEAD` export), TOOL_CPU (the core the tool is pinned
+# this checkout; e.g. a `git archive HEAD` export), REV (the revision
+# named in the table, default SRC's HEAD), TOOL_CPU (the core the tool is pinned
 # to, default 1), ONLY (space-separated subset of: chat chattls rate login
 # idle).
 #
@@ -53,6 +54,7 @@ say() { printf '== %s\n' "$*" >&2; }
 wants() { [[ " $ONLY " == *" $1 "* ]]; }
 
 SRC=${SRC:-$root}
+REV=${REV:-$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "export of unknown revision")}
 say "building $SRC into $work/bin"
 (cd "$SRC" && go build -o "$work/bin/switchboard" ./cmd/switchboard && go build -o "$work/bin/xmppbench" ./cmd/xmppbench)
 sb=$work/bin/switchboard
@@ -168,7 +170,7 @@ if wants idle; then
 fi
 
 {
-	echo "Switchboard $(git -C "$root" rev-parse --short HEAD) (built from $SRC), $(go version | cut -d' ' -f3), $(nproc) cores, $(date -u +%Y-%m-%d), medians of $RUNS runs"
+	echo "Switchboard $REV (built from $SRC), $(go version | cut -d' ' -f3), $(nproc) cores, $(date -u +%Y-%m-%d), medians of $RUNS runs"
 	echo
 	echo "| measurement | median | detail (medians) | load avg before each run |"
 	echo "|---|---|---|---|"
