@@ -1,8 +1,15 @@
 package bus
 
 import (
+	"context"
+	"errors"
 	"regexp"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard-xmpp/switchboard/internal/natsembed"
 )
 
 // JetStream stream, consumer and bucket names allow only these characters;
@@ -46,5 +53,42 @@ func TestMessageIDsDistinct(t *testing.T) {
 			t.Errorf("message id %q used twice", id)
 		}
 		ids[id] = true
+	}
+}
+
+func TestDeleteStateRemovesStreamAndBucketAndToleratesMissingOnes(t *testing.T) {
+	srv, err := natsembed.Start(natsembed.Options{JetStreamDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s := New("deltest", 4)
+	if err := s.EnsureRouteStream(ctx, js, StreamOptions{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EnsureLeaseBucket(ctx, js, 3*time.Second, StreamOptions{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteState(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(ctx, s.RouteStream()); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("route stream still there: %v", err)
+	}
+	if _, err := js.KeyValue(ctx, s.LeaseBucket()); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("lease bucket still there: %v", err)
+	}
+	if err := s.DeleteState(ctx, js); err != nil {
+		t.Fatalf("second delete: %v", err)
 	}
 }

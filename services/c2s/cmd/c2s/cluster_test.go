@@ -16,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/client"
@@ -70,9 +73,10 @@ func freeBase(t *testing.T, n int) int {
 }
 
 type cluster struct {
-	dir  string
-	env  map[string]string
-	root string
+	dir    string
+	env    map[string]string
+	root   string
+	prefix string
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -90,7 +94,7 @@ func startCluster(t *testing.T) *cluster {
 	rand.Read(id[:])
 	prefix := "sbt" + hex.EncodeToString(id[:])
 	base := freeBase(t, 20)
-	c := &cluster{dir: t.TempDir(), root: root}
+	c := &cluster{dir: t.TempDir(), root: root, prefix: prefix}
 	cmd := exec.Command(filepath.Join(root, "scripts", "cluster-up.sh"))
 	cmd.Env = append(os.Environ(),
 		"CLUSTER_DIR="+c.dir,
@@ -146,6 +150,7 @@ func (c *cluster) down(t *testing.T) {
 			t.Errorf("process %d still runs after cluster-down", pid)
 		}
 	}
+	c.purge(t)
 	if t.Failed() {
 		logs, _ := filepath.Glob(filepath.Join(c.dir, "logs", "*.log"))
 		for _, l := range logs {
@@ -248,5 +253,33 @@ func credentialsInternal(t *testing.T, c *cluster) {
 	}
 	if _, err := rosterv1.NewAccountServiceClient(cc).AccountExists(ctx, &rosterv1.AccountExistsRequest{Jid: "nobody@localhost"}); err != nil {
 		t.Errorf("AccountExists on the public listener: %v", err)
+	}
+}
+
+// purge removes what the cluster left on the shared servers: its route
+// stream and lease bucket on NATS (each stream reserves its backlog on the
+// server's disk), its Postgres schema and its Redis keys.
+func (c *cluster) purge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if nc, err := nats.Connect("nats://127.0.0.1:4222"); err != nil {
+		t.Errorf("purge: NATS: %v", err)
+	} else {
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err == nil {
+			err = bus.New(c.prefix, 0).DeleteState(ctx, js)
+		}
+		if err != nil {
+			t.Errorf("purge: %v", err)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-q",
+		"-c", "DROP SCHEMA IF EXISTS "+c.prefix+" CASCADE").CombinedOutput(); err != nil {
+		t.Errorf("purge: drop schema %s: %v\n%s", c.prefix, err, out)
+	}
+	script := "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n = n + 1 end return n"
+	if out, err := exec.CommandContext(ctx, "redis-cli", "-h", "127.0.0.1", "-p", "6379", "EVAL", script, "0", c.prefix+":*").CombinedOutput(); err != nil {
+		t.Errorf("purge: redis keys %s:*: %v\n%s", c.prefix, err, out)
 	}
 }
