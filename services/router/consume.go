@@ -184,7 +184,13 @@ func (w *worker) finish(batch []jetstream.Msg) error {
 	}
 	for n := range w.out {
 		o := &w.out[n]
-		b, err := proto.Marshal(o.d)
+		var b []byte
+		var err error
+		if o.remote != nil {
+			b, err = proto.Marshal(o.remote)
+		} else {
+			b, err = proto.Marshal(o.d)
+		}
 		if err != nil {
 			r.log.Error("router: marshal delivery", "err", err)
 			continue
@@ -240,6 +246,21 @@ func (w *worker) handBackUnheard() error {
 			continue
 		}
 		o := &w.out[n]
+		if o.remote != nil {
+			// No s2s pod listens: the remote domain is unreachable
+			// (RFC 6120 section 10.4.3).
+			w.r.log.Info("router: no s2s service for a remote stanza", "subject", o.subject)
+			if fb := o.fallback; fb != nil {
+				b, err := proto.Marshal(fb.d)
+				if err != nil {
+					return err
+				}
+				if err := w.r.nc.Publish(fb.subject, b); err != nil {
+					return fmt.Errorf("router: publish bounce to %s: %w", fb.subject, err)
+				}
+			}
+			continue
+		}
 		w.r.log.Info("router: no node subscribes to a delivery's subject; applying the no-session rules",
 			"subject", o.subject, "session", o.d.GetSession())
 		if err := handBack(context.Background(), w.js, w.r.subjects, o.d, o.node); err != nil {

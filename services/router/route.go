@@ -40,6 +40,11 @@ type outbound struct {
 	subject string
 	node    string
 	d       *busv1.Delivery
+	// remote, when set, is a stanza for another domain handed to the s2s
+	// service on subject (d is nil); fallback is the error to send to its
+	// sender if no s2s pod listens, or nil.
+	remote   *busv1.Stanza
+	fallback *outbound
 }
 
 // job is the routing of one stanza.
@@ -98,8 +103,11 @@ func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []
 	}
 	// The connection service stamped from with the session's full JID
 	// (RFC 6120 section 8.1.2.1); parsing it again only gives its parts.
+	// A stanza from a remote server (through s2s) may come from a bare JID
+	// or a domain; s2s has checked it belongs to the peer's authenticated
+	// domain (RFC 6120 section 13.7.2.1).
 	from, err := jid.Parse(st.From)
-	if err != nil || from.Localpart() == "" || from.IsBare() {
+	if err != nil || (from.Domainpart() == r.domain && (from.Localpart() == "" || from.IsBare())) {
 		r.log.Warn("router: envelope with a bad from dropped", append(j.attrs(), "err", err)...)
 		return out
 	}
@@ -146,11 +154,9 @@ func (j *job) noTo() {
 func (j *job) routeTo(to jid.JID) {
 	switch {
 	case to.Domainpart() != j.r.domain:
-		// RFC 6120 section 10.4: a remote domain. Server-to-server streams
-		// come with the s2s service; until then every remote domain is
-		// unreachable, which section 10.4.3 answers with
-		// <remote-server-not-found/>.
-		j.bounce(stanza.RemoteServerNotFound)
+		// RFC 6120 section 10.4: a remote domain, reached through the s2s
+		// service, which bounces what it cannot deliver (10.4.3).
+		j.toRemote(to.Domainpart(), j.st, true)
 	case to.Localpart() == "":
 		// RFC 6120 sections 10.5.1 and 10.5.2: the server itself.
 		j.toServer(to)
@@ -598,7 +604,7 @@ func (j *job) deliverTo(node, session string) {
 // delivery among those of the stanza to the same session.
 func (j *job) add(node string, d *busv1.Delivery) {
 	for i := range j.out {
-		if o := &j.out[i]; o.node == node && o.d.Session == d.Session {
+		if o := &j.out[i]; o.remote == nil && o.node == node && o.d.Session == d.Session {
 			d.Part++
 		}
 	}
@@ -607,6 +613,32 @@ func (j *job) add(node string, d *busv1.Delivery) {
 	d.Late = j.late
 	d.Failed = j.exclude
 	j.out = append(j.out, outbound{subject: j.r.subjects.Node(node), node: node, d: d})
+}
+
+// toRemote hands st, a stanza for domain, to the s2s service with the
+// envelope unchanged (s2s turns raw into jabber:server form). When st may be
+// answered, the <remote-server-not-found/> error (RFC 6120 section 10.4.3)
+// is prepared too: it is sent if no s2s pod listens.
+func (j *job) toRemote(domain string, st *busv1.Stanza, answerable bool) {
+	subj := j.r.subjects.S2SOut(domain)
+	if subj == "" {
+		j.r.log.Info("router: remote domain cannot be reached through s2s", append(j.attrs(), "domain", domain)...)
+		if answerable {
+			j.bounce(stanza.RemoteServerNotFound)
+		}
+		return
+	}
+	o := outbound{subject: subj, remote: st}
+	if answerable {
+		n := len(j.out)
+		j.bounce(stanza.RemoteServerNotFound)
+		if len(j.out) > n {
+			fb := j.out[n]
+			o.fallback = &fb
+			j.out = j.out[:n]
+		}
+	}
+	j.out = append(j.out, o)
 }
 
 // undeliverable applies the no-session rules to a stanza handed back by

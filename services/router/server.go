@@ -191,6 +191,21 @@ func answerable(st *busv1.Stanza) bool {
 
 // reply sends el, an answer made by the server, to the sender's session.
 func (j *job) reply(el *dom.Element) {
+	if to, err := jid.Parse(el.Attr("to")); err == nil && to.Domainpart() != j.r.domain {
+		// The sender is on another server: the answer goes back through
+		// s2s, never answered itself if it cannot be sent.
+		j.toRemote(to.Domainpart(), &busv1.Stanza{
+			From:   el.Attr("from"),
+			To:     el.Attr("to"),
+			Kind:   j.st.Kind,
+			Type:   el.Attr("type"),
+			Id:     el.Attr("id"),
+			Origin: j.st.Origin,
+			Seq:    j.st.Seq,
+			Raw:    el.Marshal(),
+		}, false)
+		return
+	}
 	o := j.st.Origin
 	j.add(o.Node, &busv1.Delivery{
 		Session: o.Session,
