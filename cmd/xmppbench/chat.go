@@ -85,7 +85,7 @@ func chatScenario() *scenario {
 				return nil, fmt.Errorf("give --window, --rate or both: without either the senders have no bound")
 			}
 			s.WarmupS, s.DurationS, s.GraceS = warmup.Seconds(), duration.Seconds(), grace.Seconds()
-			return runChat(ctx, r, s, warmup, duration, grace)
+			return result(runChat(ctx, r, s, warmup, duration, grace))
 		},
 	}
 }
@@ -186,7 +186,7 @@ func runChat(ctx context.Context, r *runner, s ChatSettings, warmup, duration, g
 	}, true)
 	defer closeAll(clients)
 	if failed > 0 {
-		return nil, fmt.Errorf("%d of %d logins failed: %v", failed, 2*s.Pairs, r.errs.first())
+		return nil, fmt.Errorf("%d of %d logins failed: %v", failed, 2*s.Pairs, r.errs.summary())
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

@@ -127,9 +127,11 @@ func closeClient(c *client.Client) {
 
 // plainDialer makes --tls none possible. The client library always takes
 // STARTTLS when the server offers it (it has no "never TLS" setting), so
-// the connection hides the <starttls/> element of the server's first
-// stream features; a server that does not require TLS then goes on in the
-// clear. Everything after that first features element passes untouched.
+// the connection hides the <starttls/> element of the stream features the
+// server sends during negotiation: before authentication and after it
+// (Prosody offers STARTTLS again on the restarted stream). A server that
+// does not require TLS then goes on in the clear. Once filteredFeatures
+// features elements have gone by, bytes pass untouched.
 type plainDialer struct{ d *net.Dialer }
 
 func (p plainDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -140,75 +142,134 @@ func (p plainDialer) DialContext(ctx context.Context, network, addr string) (net
 	return &noStartTLSConn{Conn: c}, nil
 }
 
+// filteredFeatures is how many stream features elements are filtered:
+// the one before SASL and the one after.
+const filteredFeatures = 2
+
 // noStartTLSConn removes <starttls .../> (or <starttls ...>...</starttls>)
-// from the first stream features the server sends.
+// from the first filteredFeatures stream features elements.
 type noStartTLSConn struct {
 	net.Conn
-	pending []byte // filtered bytes not yet handed to the reader
-	passed  bool   // the first features are through: no more filtering
-	in      []byte // bytes held back until the first features end
+	out    []byte // filtered bytes not yet handed to the reader
+	in     []byte // bytes read but not yet filtered: a features element or a tag in pieces
+	seen   int    // features elements filtered so far
+	passed bool   // no more filtering
 }
 
+// maxHeld bounds what is held back waiting for the end of a features
+// element; past it the bytes go through unfiltered.
 const maxHeld = 64 << 10
 
 func (c *noStartTLSConn) Read(p []byte) (int, error) {
-	if len(c.pending) > 0 {
-		n := copy(p, c.pending)
-		c.pending = c.pending[n:]
-		return n, nil
-	}
-	if c.passed {
-		return c.Conn.Read(p)
-	}
-	buf := make([]byte, 4096)
-	for {
+	for len(c.out) == 0 {
+		if c.passed {
+			if len(c.in) > 0 {
+				c.out, c.in = c.in, nil
+				break
+			}
+			return c.Conn.Read(p)
+		}
+		buf := make([]byte, 4096)
 		n, err := c.Conn.Read(buf)
 		c.in = append(c.in, buf[:n]...)
-		if end := featuresEnd(c.in); end >= 0 || len(c.in) > maxHeld {
-			if end < 0 {
-				end = len(c.in)
-			}
-			c.pending = append(stripStartTLS(c.in[:end]), c.in[end:]...)
-			c.in, c.passed = nil, true
-			k := copy(p, c.pending)
-			c.pending = c.pending[k:]
-			return k, nil
-		}
+		c.filter()
 		if err != nil {
-			// Hand over what we have; the reader sees the error next.
-			c.pending, c.in, c.passed = c.in, nil, true
-			k := copy(p, c.pending)
-			c.pending = c.pending[k:]
-			if k == 0 {
+			c.out = append(c.out, c.in...)
+			c.in, c.passed = nil, true
+			if len(c.out) == 0 {
 				return 0, err
 			}
-			return k, nil
+		}
+	}
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// filter moves from in to out everything that is known not to be, or is a
+// complete, features element, with starttls removed from the latter.
+func (c *noStartTLSConn) filter() {
+	for !c.passed {
+		start := featuresStart(c.in)
+		if start < 0 {
+			// Hold back a tag cut in two, which may be a features start tag.
+			keep := len(c.in)
+			if lt := bytes.LastIndexByte(c.in, '<'); lt >= 0 && bytes.IndexByte(c.in[lt:], '>') < 0 {
+				keep = lt
+			}
+			if len(c.in)-keep > maxHeld {
+				keep = len(c.in)
+			}
+			c.out = append(c.out, c.in[:keep]...)
+			c.in = append([]byte(nil), c.in[keep:]...)
+			return
+		}
+		c.out = append(c.out, c.in[:start]...)
+		c.in = c.in[start:]
+		end := featuresEnd(c.in)
+		if end < 0 {
+			if len(c.in) > maxHeld {
+				c.out = append(c.out, c.in...)
+				c.in, c.passed = nil, true
+			}
+			return
+		}
+		c.out = append(c.out, stripStartTLS(c.in[:end])...)
+		c.in = c.in[end:]
+		c.seen++
+		if c.seen >= filteredFeatures {
+			c.out = append(c.out, c.in...)
+			c.in, c.passed = nil, true
 		}
 	}
 }
 
-// featuresEnd returns the index just past the end of the first stream
-// features element in b (</stream:features> with any prefix, or an empty
-// <...features/>), or -1.
-func featuresEnd(b []byte) int {
-	i := bytes.Index(b, []byte("features"))
-	for i >= 0 {
-		// Find the '<' that opened this tag.
-		lt := bytes.LastIndexByte(b[:i], '<')
-		gt := bytes.IndexByte(b[i:], '>')
-		if lt >= 0 && gt >= 0 {
-			tag := b[lt : i+gt+1]
-			if bytes.HasPrefix(tag, []byte("</")) || bytes.HasSuffix(tag, []byte("/>")) {
-				return i + gt + 1
-			}
+// featuresStart returns the index of the '<' that opens the first stream
+// features element in b (<stream:features> with any prefix), or -1.
+func featuresStart(b []byte) int {
+	from := 0
+	for {
+		i := bytes.Index(b[from:], []byte("features"))
+		if i < 0 {
+			return -1
 		}
-		j := bytes.Index(b[i+8:], []byte("features"))
+		i += from
+		lt := bytes.LastIndexByte(b[:i], '<')
+		if lt >= 0 && b[lt+1] != '/' && bytes.IndexAny(b[lt:i], " >/") < 0 {
+			return lt
+		}
+		from = i + len("features")
+	}
+}
+
+// featuresEnd returns the index just past the end of the features
+// element that b starts with (its end tag, </features> with any prefix, or
+// the start tag itself when it is empty), or -1 while that end is not in b.
+// Other elements inside may mention "features" in their namespaces.
+func featuresEnd(b []byte) int {
+	gt := bytes.IndexByte(b, '>')
+	if gt < 0 {
+		return -1
+	}
+	if b[gt-1] == '/' {
+		return gt + 1
+	}
+	for from := gt + 1; ; {
+		j := bytes.Index(b[from:], []byte("</"))
 		if j < 0 {
 			return -1
 		}
-		i += 8 + j
+		j += from
+		end := bytes.IndexByte(b[j:], '>')
+		if end < 0 {
+			return -1
+		}
+		name := bytes.TrimSpace(b[j+2 : j+end])
+		if string(name) == "features" || bytes.HasSuffix(name, []byte(":features")) {
+			return j + end + 1
+		}
+		from = j + end + 1
 	}
-	return -1
 }
 
 // stripStartTLS removes the starttls element from b.

@@ -42,7 +42,7 @@ func idleScenario() *scenario {
 			if conns < 1 || r.concurrency < 1 {
 				return nil, fmt.Errorf("--conns and --concurrency must be positive")
 			}
-			return runIdle(ctx, r, conns, hold, presence)
+			return result(runIdle(ctx, r, conns, hold, presence))
 		},
 	}
 }

@@ -41,7 +41,7 @@ func loginScenario() *scenario {
 			if logins < 1 || accounts < 1 || r.concurrency < 1 {
 				return nil, fmt.Errorf("--logins, --accounts and --concurrency must be positive")
 			}
-			return runLogin(ctx, r, logins, accounts)
+			return result(runLogin(ctx, r, logins, accounts))
 		},
 	}
 }
@@ -108,7 +108,7 @@ func runLogin(ctx context.Context, r *runner, logins, accounts int) (*LoginResul
 	fmt.Fprintf(r.stderr, "xmppbench login: %d ok, %d failed in %.2fs: %.1f logins/s, p50 %.2f ms, p99 %.2f ms (%s, tls %v)\n",
 		res.OK, res.Failed, res.WallS, res.PerSecond, res.Latency.P50Ms, res.Latency.P99Ms, res.Mechanism, res.TLS)
 	if res.Failed > 0 {
-		return res, fmt.Errorf("%d of %d logins failed (first: %v)", res.Failed, logins, r.errs.first())
+		return res, fmt.Errorf("%d of %d logins failed (first: %v)", res.Failed, logins, r.errs.summary())
 	}
 	return res, ctx.Err()
 }

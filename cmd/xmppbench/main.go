@@ -251,6 +251,15 @@ func (r *runner) execute(ctx context.Context, sc *scenario) int {
 	return exitOK
 }
 
+// result makes a scenario's typed results an any that is nil when they
+// are: a nil *T in an interface would not compare equal to nil.
+func result[T any](r *T, err error) (any, error) {
+	if r == nil {
+		return nil, err
+	}
+	return r, err
+}
+
 // raiseFileLimit lifts the soft open-file limit to the hard one: the idle
 // scenario holds one socket per connection.
 func raiseFileLimit() {

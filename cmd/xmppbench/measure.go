@@ -193,6 +193,15 @@ func (e *errorLog) add(err error) {
 	<-e.mu
 }
 
+// summary is the first three errors, for a message.
+func (e *errorLog) summary() string {
+	l := e.first()
+	if len(l) > 3 {
+		l = append(l[:3], "...")
+	}
+	return strings.Join(l, "; ")
+}
+
 func (e *errorLog) first() []string {
 	e.mu <- struct{}{}
 	defer func() { <-e.mu }()

@@ -64,7 +64,7 @@ func presenceScenario() *scenario {
 				return nil, fmt.Errorf("want --accounts >= 2, 2 <= --contacts < --accounts, --rate and --duration positive")
 			}
 			s.WarmupS, s.DurationS, s.GraceS = warmup.Seconds(), duration.Seconds(), grace.Seconds()
-			return runPresence(ctx, r, s, warmup, duration, grace, setup)
+			return result(runPresence(ctx, r, s, warmup, duration, grace, setup))
 		},
 	}
 }
@@ -80,10 +80,10 @@ func contactsOf(i, users, contacts int) []int {
 
 // presenceUser is one user's receiving side.
 type presenceUser struct {
-	mu    sync.Mutex
-	index map[string]int // bare JID of a contact -> user number
-	seqs  map[int]*seqTracker
-	hist  Histogram
+	contacts map[int]bool // the users whose presence this one should get
+	mu       sync.Mutex
+	seqs     map[int]*seqTracker
+	hist     Histogram
 }
 
 func runPresence(ctx context.Context, r *runner, s PresenceSettings, warmup, duration, grace, setupTimeout time.Duration) (*PresenceResults, error) {
@@ -91,7 +91,10 @@ func runPresence(ctx context.Context, r *runner, s PresenceSettings, warmup, dur
 	users := make([]*presenceUser, s.Users)
 	byJID := make(map[string]int, s.Users)
 	for i := range users {
-		users[i] = &presenceUser{seqs: make(map[int]*seqTracker)}
+		users[i] = &presenceUser{seqs: make(map[int]*seqTracker), contacts: make(map[int]bool)}
+		for _, k := range contactsOf(i, s.Users, s.Contacts) {
+			users[i].contacts[k] = true
+		}
 		byJID[r.target.jidOf(i).String()] = i
 	}
 	var winStart, winEnd atomic.Int64
@@ -124,7 +127,9 @@ func runPresence(ctx context.Context, r *runner, s PresenceSettings, warmup, dur
 				return true
 			}
 			st, err := DecodeBody(el.ChildText(stream.NSClient, "status"))
-			if err != nil {
+			if err != nil || !u.contacts[st.Pair] {
+				// Not ours, or our own broadcast echoed to us
+				// (RFC 6121 section 4.4.2).
 				return true
 			}
 			at := now()
@@ -161,7 +166,7 @@ func runPresence(ctx context.Context, r *runner, s PresenceSettings, warmup, dur
 	clients, failed := dialAll(ctx, r, s.Users, handler, false)
 	defer closeAll(clients)
 	if failed > 0 {
-		return nil, fmt.Errorf("%d of %d logins failed: %v", failed, s.Users, r.errs.first())
+		return nil, fmt.Errorf("%d of %d logins failed: %v", failed, s.Users, r.errs.summary())
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -179,6 +184,18 @@ func runPresence(ctx context.Context, r *runner, s PresenceSettings, warmup, dur
 		return nil, fmt.Errorf("roster request: %w", err)
 	}
 
+	// Everybody online the RFC 6121 way (roster, then initial presence):
+	// a subscription request reaches only available resources that asked
+	// for the roster (section 3.1.3).
+	for _, c := range clients {
+		octx, cancel := context.WithTimeout(ctx, r.target.timeout)
+		_, err := c.Online(octx, client.Presence{})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("going online: %w", err)
+		}
+	}
+
 	// Subscriptions: user i asks its forward neighbours; the handler of
 	// each approves, and each side's request makes the subscription
 	// mutual. Done once per account set; later runs find them in place.
@@ -189,16 +206,6 @@ func runPresence(ctx context.Context, r *runner, s PresenceSettings, warmup, dur
 		return nil, fmt.Errorf("making subscriptions: %w", err)
 	}
 	res.SetupS = time.Since(setupStart).Seconds()
-
-	// Initial presence from everybody.
-	for _, c := range clients {
-		pctx, cancel := context.WithTimeout(ctx, r.target.timeout)
-		err := c.SendPresence(pctx, client.Presence{})
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("initial presence: %w", err)
-		}
-	}
 
 	// Broadcast: each user in turn changes its status at rate/users.
 	var sent []atomic.Int64 = make([]atomic.Int64, s.Users)
