@@ -302,18 +302,80 @@ func (s *Server) register(ctx context.Context, c *conn) error {
 		if r.GetNode() == s.cfg.Node && r.GetSessionId() == c.sessionID {
 			continue
 		}
-		d := &busv1.Delivery{Session: r.GetSessionId(), Action: busv1.Action_ACTION_CLOSE_CONFLICT, To: r.GetJid()}
-		b, err := proto.Marshal(d)
-		if err == nil {
-			err = s.cfg.NATS.Publish(s.cfg.Subjects.Node(r.GetNode()), b)
-		}
-		if err != nil {
-			s.log.Warn("asking a replaced session to close failed", "jid", r.GetJid(), "node", r.GetNode(), "err", err)
-		} else {
-			c.logger().Info("replacing a session bound to the same address", "replaced_node", r.GetNode(), "replaced_session", r.GetSessionId())
-		}
+		s.closeReplaced(r, c)
 	}
 	return nil
+}
+
+// closeReplaced asks the session r, which c replaced in the registry, to
+// close with <conflict/> through its node's subject.
+func (s *Server) closeReplaced(r *presencev1.Session, c *conn) {
+	d := &busv1.Delivery{Session: r.GetSessionId(), Action: busv1.Action_ACTION_CLOSE_CONFLICT, To: r.GetJid()}
+	b, err := proto.Marshal(d)
+	if err == nil {
+		err = s.cfg.NATS.Publish(s.cfg.Subjects.Node(r.GetNode()), b)
+	}
+	if err != nil {
+		s.log.Warn("asking a replaced session to close failed", "jid", r.GetJid(), "node", r.GetNode(), "err", err)
+	} else {
+		c.logger().Info("replacing a session bound to the same address", "replaced_node", r.GetNode(), "replaced_session", r.GetSessionId())
+	}
+}
+
+// Rebind binds every session this node holds in the registry again and
+// returns how many it bound. A node calls it when its heartbeat epoch
+// changed, that is when the registry removed the node's sessions while
+// the node was out of its reach (services/presence/doc.go); a Bind of a
+// session still bound changes nothing. A session that ends while it is
+// being bound again is unbound again, so Rebind never leaves a finished
+// session in the registry. It tries every session and returns the first
+// error.
+func (s *Server) Rebind(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	held := make([]*conn, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		if c.isBound() {
+			held = append(held, c)
+		}
+	}
+	s.mu.Unlock()
+	var first error
+	n := 0
+	for _, c := range held {
+		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		resp, err := s.cfg.Sessions.Bind(cctx, &presencev1.BindRequest{Jid: c.jid.String(), Node: s.cfg.Node, SessionId: c.sessionID})
+		cancel()
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("c2s: binding %s again: %w", c.jid, err)
+			}
+			continue
+		}
+		s.mu.Lock()
+		gone := s.sessions[c.sessionID] != c
+		s.mu.Unlock()
+		if gone {
+			// end() forgot the session before its Unbind, which may have
+			// run before this Bind: undo it.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rpcTimeout)
+			_, err := s.cfg.Sessions.Unbind(uctx, &presencev1.UnbindRequest{Jid: c.jid.String(), SessionId: c.sessionID})
+			cancel()
+			if err != nil && first == nil {
+				first = fmt.Errorf("c2s: unbinding %s, which ended during Rebind: %w", c.jid, err)
+			}
+			continue
+		}
+		for _, r := range resp.GetReplaced() {
+			if r.GetNode() != s.cfg.Node || r.GetSessionId() != c.sessionID {
+				// Bound elsewhere while this node was out of reach: the
+				// registry now names this session; tell the other to go,
+				// as register does.
+				s.closeReplaced(r, c)
+			}
+		}
+		n++
+	}
+	return n, first
 }
 
 // forget drops a finished connection.

@@ -46,7 +46,7 @@ type settings struct {
 	node          string
 	tls           grpcx.TLSFiles
 	startup       time.Duration
-	heartbeat     time.Duration
+	heartbeatTTL  time.Duration
 	shutdown      time.Duration
 	log           config.Log
 }
@@ -72,9 +72,9 @@ func declare(s *settings) *config.Set {
 	set.NodeID(&s.node)
 	grpcx.DeclareTLS(set, &s.tls)
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS, roster and presence at start")
-	set.Duration(&s.heartbeat, "heartbeat-interval", 2*time.Second, "how often this node tells the presence service it is alive; its sessions are dropped 2.5 intervals after the last one").Check(func() error {
-		if s.heartbeat <= 0 {
-			return errors.New("must be positive")
+	set.Duration(&s.heartbeatTTL, "heartbeat-ttl", 5*time.Second, "how long the presence service keeps this node's sessions after its last heartbeat; heartbeats go every third of it").Check(func() error {
+		if s.heartbeatTTL < 30*time.Millisecond || s.heartbeatTTL > time.Hour {
+			return errors.New("must be between 30ms and 1h")
 		}
 		return nil
 	})
@@ -155,12 +155,22 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return err
 	}
 
+	// Whatever an earlier process under this node name left in the
+	// registry goes before any client can bind (services/presence/doc.go).
+	registry := presencev1.NewSessionRegistryClient(presenceConn)
+	hb := &heartbeater{log: log, registry: registry, node: s.node, ttl: s.heartbeatTTL, srv: srv}
+	if err := hb.start(ctx); err != nil {
+		done, cancel := context.WithCancel(ctx)
+		cancel()
+		srv.Run(done)
+		return set.Wrap("presence-grpc", err)
+	}
+
 	probe := health.New()
 	probe.AddCheck("NATS", natsCheck(nc))
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("c2s", srv.Run)
-	registry := presencev1.NewSessionRegistryClient(presenceConn)
-	p.Go("heartbeat", func(ctx context.Context) error { return heartbeat(ctx, log, registry, s.node, s.heartbeat) })
+	p.Go("heartbeat", hb.run)
 	// Runs after c2s has stopped and unbound what it could: whatever is
 	// left of this node in the registry goes now, not at the reap.
 	p.OnStop("sessions", func(ctx context.Context) error {
@@ -186,32 +196,100 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	return p.Run(ctx)
 }
 
-// heartbeat tells the presence service every interval that node is alive,
-// with a TTL of 2.5 intervals, until ctx ends. A failed heartbeat is
-// logged and retried at the next tick: the node keeps serving while the
-// presence service is away.
-func heartbeat(ctx context.Context, log *slog.Logger, registry presencev1.SessionRegistryClient, node string, interval time.Duration) error {
-	ttl := interval * 5 / 2
-	var epoch uint64
+// rebinder is what the heartbeat needs of the c2s server.
+type rebinder interface {
+	Rebind(ctx context.Context) (int, error)
+}
+
+// heartbeater keeps this node alive in the presence service's registry,
+// as services/presence/doc.go asks of a c2s node.
+type heartbeater struct {
+	log      *slog.Logger
+	registry presencev1.SessionRegistryClient
+	node     string
+	ttl      time.Duration
+	srv      rebinder
+	epoch    uint64
+}
+
+// start drops what an earlier process of this node left in the registry,
+// then sends the first heartbeat and keeps its epoch. Both are retried
+// until ctx ends or they succeed: a node that cannot clear its name must
+// not accept clients.
+func (h *heartbeater) start(ctx context.Context) error {
+	interval := h.ttl / 3
+	for {
+		err := h.dropAndBeat(ctx)
+		if err == nil {
+			return nil
+		}
+		h.log.Warn("clearing this node in the registry failed; retrying", "err", err, "retry_in", interval)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("clearing node %s in the registry: %w", h.node, err)
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (h *heartbeater) dropAndBeat(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, h.ttl)
+	defer cancel()
+	r, err := h.registry.DropNode(cctx, &presencev1.DropNodeRequest{Node: h.node})
+	if err != nil {
+		return fmt.Errorf("DropNode: %w", err)
+	}
+	if r.Removed > 0 {
+		h.log.Info("removed sessions an earlier process of this node left in the registry", "removed", r.Removed)
+	}
+	hb, err := h.registry.Heartbeat(cctx, &presencev1.HeartbeatRequest{Node: h.node, TtlMs: h.ttl.Milliseconds()})
+	if err != nil {
+		return fmt.Errorf("Heartbeat: %w", err)
+	}
+	h.epoch = hb.Epoch
+	return nil
+}
+
+// run sends a heartbeat every third of the TTL until ctx ends. When the
+// epoch changed, the registry removed this node's sessions while it was
+// out of reach: every session the node still holds is bound again. A
+// failed heartbeat or re-bind is logged and retried at the next tick: the
+// node keeps serving while the presence service is away.
+func (h *heartbeater) run(ctx context.Context) error {
+	interval := h.ttl / 3
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	rebind := false
 	for {
-		cctx, cancel := context.WithTimeout(ctx, interval)
-		r, err := registry.Heartbeat(cctx, &presencev1.HeartbeatRequest{Node: node, TtlMs: ttl.Milliseconds()})
-		cancel()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("heartbeat failed", "err", err)
-		case err == nil && epoch != 0 && r.Epoch != epoch:
-			log.Warn("the registry removed sessions of this node (heartbeat epoch changed)", "old", epoch, "new", r.Epoch)
-		}
-		if err == nil {
-			epoch = r.Epoch
-		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, interval)
+		r, err := h.registry.Heartbeat(cctx, &presencev1.HeartbeatRequest{Node: h.node, TtlMs: h.ttl.Milliseconds()})
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Warn("heartbeat failed", "err", err)
+			}
+			continue
+		}
+		if r.Epoch != h.epoch {
+			h.log.Warn("the registry removed sessions of this node (heartbeat epoch changed); binding them again", "old", h.epoch, "new", r.Epoch)
+			h.epoch = r.Epoch
+			rebind = true
+		}
+		if rebind {
+			n, err := h.srv.Rebind(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					h.log.Warn("binding this node's sessions again failed; retrying at the next heartbeat", "rebound", n, "err", err)
+				}
+				continue
+			}
+			h.log.Info("bound this node's sessions again", "sessions", n)
+			rebind = false
 		}
 	}
 }
