@@ -77,9 +77,14 @@ type cluster struct {
 	env    map[string]string
 	root   string
 	prefix string
+	port   int // CLUSTER_PORT
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterEnv(t) }
+
+// startClusterEnv starts a cluster with extra environment settings for
+// cluster-up.sh (NAME=value), such as backends behind a test's proxies.
+func startClusterEnv(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a whole cluster")
@@ -94,7 +99,7 @@ func startCluster(t *testing.T) *cluster {
 	rand.Read(id[:])
 	prefix := "sbt" + hex.EncodeToString(id[:])
 	base := freeBase(t, 20)
-	c := &cluster{dir: t.TempDir(), root: root, prefix: prefix}
+	c := &cluster{dir: t.TempDir(), root: root, prefix: prefix, port: base}
 	cmd := exec.Command(filepath.Join(root, "scripts", "cluster-up.sh"))
 	cmd.Env = append(os.Environ(),
 		"CLUSTER_DIR="+c.dir,
@@ -103,6 +108,7 @@ func startCluster(t *testing.T) *cluster {
 		"C2S1_LISTEN=127.0.0.1:"+strconv.Itoa(base+16),
 		"C2S2_LISTEN=127.0.0.1:"+strconv.Itoa(base+17),
 	)
+	cmd.Env = append(cmd.Env, extra...)
 	out, err := cmd.CombinedOutput()
 	t.Cleanup(func() { c.down(t) })
 	if err != nil {
