@@ -123,7 +123,7 @@ start presence presence --grpc-listen "$presence_grpc" --health-listen "$health_
 ready roster "$health_roster"
 ready presence "$health_presence"
 
-svc=(--roster-grpc "$roster_grpc" --presence-grpc "$presence_grpc")
+svc=(--roster-grpc "$roster_grpc" --roster-internal-grpc "$roster_internal" --presence-grpc "$presence_grpc")
 start router-1 router "${bus[@]}" "${svc[@]}" --health-listen "$health_router1" --node-id router-1 "${common[@]}"
 start router-2 router "${bus[@]}" "${svc[@]}" --health-listen "$health_router2" --node-id router-2 "${common[@]}"
 ready router-1 "$health_router1"

@@ -41,6 +41,7 @@ func (e *env) startRouterNamed(name string) *nats.Conn {
 		Subjects: e.cfg.Subjects,
 		Sessions: presencev1.NewSessionRegistryClient(e.cc),
 		Accounts: rosterv1.NewAccountServiceClient(e.cc),
+		Roster:   rosterv1.NewRosterServiceClient(e.cc),
 		Logger:   e.cfg.Logger,
 	})
 	if err != nil {

@@ -251,6 +251,10 @@ func (c *conn) features() *dom.Element {
 		// The RFC 3921 session establishment, kept as an optional no-op
 		// for old clients (RFC 6121 appendix E).
 		f.Append(dom.New(nsSession, "session").Append(dom.New(nsSession, "optional")))
+		// The router answers roster gets with versions and applies
+		// subscription pre-approvals (RFC 6121 sections 2.6.1 and 3.4.1).
+		f.Append(dom.New("urn:xmpp:features:rosterver", "ver"))
+		f.Append(dom.New("urn:xmpp:features:pre-approval", "sub"))
 	}
 	return f
 }

@@ -182,7 +182,7 @@ func (pb *pathBench) startRouters(n int) {
 		}
 		r, err := New(Config{
 			Domain: domain, Node: fmt.Sprintf("bench-%d", i), NATS: rnc, Subjects: pb.subjects,
-			Sessions: reg, Accounts: &fakeAccounts{}, Logger: testLogger(), Stream: testStream,
+			Sessions: reg, Accounts: &fakeAccounts{}, Roster: newFakeRoster(), Logger: testLogger(), Stream: testStream,
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -104,7 +104,7 @@ func (c *cluster) start(name string) *member {
 	c.t.Cleanup(nc.Close)
 	r, err := New(Config{
 		Domain: domain, Node: name, NATS: nc, Subjects: c.subjects,
-		Sessions: c.reg, Accounts: c.acc, Logger: testLogger(), LeaseTTL: testLeaseTTL, Stream: testStream,
+		Sessions: c.reg, Accounts: c.acc, Roster: newFakeRoster(), Logger: testLogger(), LeaseTTL: testLeaseTTL, Stream: testStream,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -441,7 +441,7 @@ func TestLeaseTakenAwayStopsConsuming(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	r, err := New(Config{
-		Domain: domain, Node: "r1", NATS: nc, Subjects: c.subjects, Sessions: c.reg, Accounts: c.acc,
+		Domain: domain, Node: "r1", NATS: nc, Subjects: c.subjects, Sessions: c.reg, Accounts: c.acc, Roster: newFakeRoster(),
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), LeaseTTL: testLeaseTTL, Stream: testStream,
 	})
 	if err != nil {

@@ -184,6 +184,9 @@ func (w *worker) finish(batch []jetstream.Msg) error {
 	}
 	for n := range w.out {
 		o := &w.out[n]
+		if o.then != nil {
+			continue
+		}
 		var b []byte
 		var err error
 		if o.remote != nil {
@@ -209,6 +212,11 @@ func (w *worker) finish(batch []jetstream.Msg) error {
 		}
 		if err := w.handBackUnheard(); err != nil {
 			return err
+		}
+	}
+	for _, o := range w.out {
+		if o.then != nil {
+			o.then()
 		}
 	}
 	w.out = w.out[:0]
@@ -246,6 +254,9 @@ func (w *worker) handBackUnheard() error {
 			continue
 		}
 		o := &w.out[n]
+		if o.then != nil {
+			continue
+		}
 		if o.remote != nil {
 			// No s2s pod listens: the remote domain is unreachable
 			// (RFC 6120 section 10.4.3).

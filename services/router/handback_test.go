@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"google.golang.org/grpc/codes"
 	"testing"
 	"time"
 
@@ -65,13 +66,19 @@ func TestUndeliverableBareJIDMessageToNextBestResource_RFC6121_8_5_2_1_1(t *test
 	h.wantSessions(h.collect(alicePhone), st, bobTablet)
 }
 
-// Without another resource a chat gets <service-unavailable/>, as section
-// 8.5.2.2.1 answers when offline storage is not offered.
-func TestUndeliverableChatWithoutOtherResourceBounced_RFC6121_8_5_3_2_1(t *testing.T) {
+// Without another resource a chat is stored offline, as section 8.5.2.2.1
+// allows; a full box gets <service-unavailable/>.
+func TestUndeliverableChatWithoutOtherResourceStoredOffline_RFC6121_8_5_3_2_1(t *testing.T) {
 	h := newHarness(t)
 	h.bind(alicePhone, true, 0)
 	h.bind(bobDesk, true, 0)
-	st := h.handBack(alicePhone, msg(bobDesk.jid, "chat", "m1", "hi"), bobDesk)
+	h.handBack(alicePhone, msg(bobDesk.jid, "chat", "m1", "hi"), bobDesk)
+	wantNothing(t, h.collect(alicePhone))
+	if len(h.ros.stored) != 1 {
+		t.Errorf("%d messages stored offline, want 1", len(h.ros.stored))
+	}
+	h.ros.errs["StoreOffline"] = xmppError(codes.ResourceExhausted, stanza.ServiceUnavailable)
+	st := h.handBack(alicePhone, msg(bobDesk.jid, "chat", "m2", "hi"), bobDesk)
 	gs := h.collect(alicePhone)
 	wantError(t, gs, alicePhone, st, stanza.ServiceUnavailable)
 	wantLate(t, gs, 1)

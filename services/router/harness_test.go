@@ -28,8 +28,7 @@ import (
 )
 
 const (
-	domain   = "example.com"
-	nsClient = "jabber:client"
+	domain = "example.com"
 )
 
 // natsServer is one embedded nats-server for the whole package; each test
@@ -184,6 +183,7 @@ type harness struct {
 	rnc      *nats.Conn
 	reg      *fakeRegistry
 	acc      *fakeAccounts
+	ros      *fakeRoster
 	router   *Router
 	in       chan got
 	seq      atomic.Uint64
@@ -212,6 +212,7 @@ func newHarness(t *testing.T) *harness {
 		subjects: bus.New(testPrefix("t"), 4),
 		reg:      &fakeRegistry{},
 		acc:      &fakeAccounts{exists: map[string]bool{"alice@example.com": true, "bob@example.com": true}},
+		ros:      newFakeRoster(),
 		in:       make(chan got, 1024),
 	}
 	var err error
@@ -252,6 +253,7 @@ func newHarness(t *testing.T) *harness {
 		Subjects: h.subjects,
 		Sessions: h.reg,
 		Accounts: h.acc,
+		Roster:   h.ros,
 		Logger:   testLogger(),
 		LeaseTTL: testLeaseTTL, Stream: testStream,
 	})

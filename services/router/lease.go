@@ -54,6 +54,15 @@ func (r *Router) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
+	// One router of the cluster (a queue group) turns each session the
+	// presence service removed into its unavailable presence.
+	sub, err := r.nc.QueueSubscribe(r.subjects.SessionsRemoved(), "router", func(msg *nats.Msg) {
+		r.sessionsRemoved(js, msg.Data)
+	})
+	if err != nil {
+		return fmt.Errorf("router: subscribe to removed sessions: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
 	m := &manager{r: r, js: js, kv: kv, held: make(map[int]*lease)}
 	return m.run(ctx)
 }

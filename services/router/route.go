@@ -9,6 +9,7 @@ import (
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stanza"
 )
@@ -45,6 +46,9 @@ type outbound struct {
 	// sender if no s2s pod listens, or nil.
 	remote   *busv1.Stanza
 	fallback *outbound
+	// then, when set, is work to do once the batch's deliveries were
+	// published (nothing is published for it).
+	then func()
 }
 
 // job is the routing of one stanza.
@@ -152,6 +156,21 @@ func (j *job) noTo() {
 // routeTo handles a stanza for a prepared address (RFC 6120 sections 10.4
 // and 10.5).
 func (j *job) routeTo(to jid.JID) {
+	if j.st.Kind == busv1.Kind_KIND_PRESENCE {
+		switch j.st.Type {
+		case "subscribe", "subscribed", "unsubscribe", "unsubscribed":
+			// RFC 6121 section 3, for any address.
+			j.subscription(to)
+			return
+		case typeProbe:
+			// RFC 6121 section 4.3.
+			j.probe(to)
+			return
+		case "", typeUnavailable:
+			// RFC 6121 section 4.6: directed presence.
+			j.directedPresence(to)
+		}
+	}
 	switch {
 	case to.Domainpart() != j.r.domain:
 		// RFC 6120 section 10.4: a remote domain, reached through the s2s
@@ -202,15 +221,10 @@ func (j *job) toLocalUser(to jid.JID) {
 
 // toResource delivers to the session bound to the full JID in to (RFC 6121
 // section 8.5.3.1), connected or available.
+//
+// Subscription presence and probes never get here: routeTo sends them to
+// sections 3 and 4.3 as 8.5.3.1 says.
 func (j *job) toResource(s *presencev1.Session) {
-	if j.st.Kind == busv1.Kind_KIND_PRESENCE && isSubscriptionOrProbe(j.st.Type) {
-		// RFC 6121 section 8.5.3.1 sends subscription presence to
-		// section 3 and probes to section 4.3; both come with the IM
-		// issue (rosters and subscription states). Until then they are
-		// not delivered.
-		j.r.log.Debug("router: presence subscription or probe not handled yet; dropped", j.attrs()...)
-		return
-	}
 	j.deliver(s)
 }
 
@@ -325,21 +339,14 @@ func (j *job) messageToBare(to jid.JID, typ string) {
 		return
 	}
 	// normal and chat: the RFC lets the server store the message offline
-	// or answer <service-unavailable/>. Offline storage comes with the IM
-	// issue (roster service); until then the sender learns the message was
-	// not delivered.
-	j.bounce(stanza.ServiceUnavailable)
+	// or answer <service-unavailable/>; we store it (XEP-0160) while the
+	// account's box has room.
+	j.storeOffline(to)
 }
 
 // presenceToBare applies RFC 6121 sections 8.5.2.1.2 and 8.5.2.2.2 to
 // directed presence for the bare JID of an existing account.
 func (j *job) presenceToBare(to jid.JID) {
-	if isSubscriptionOrProbe(j.st.Type) {
-		// Sections 3 (subscriptions) and 4.3 (probes) come with the IM
-		// issue. Until then these are not delivered.
-		j.r.log.Debug("router: presence subscription or probe not handled yet; dropped", j.attrs()...)
-		return
-	}
 	sessions, ok := j.lookup(to)
 	if !ok {
 		return
@@ -458,9 +465,14 @@ func (j *job) availablePresence() {
 		}
 	}
 	j.deliverTo(self.Node, self.Session)
+	j.contactsBroadcast("")
 	if wasAvailable {
 		return
 	}
+	defer func() {
+		j.probeContacts()
+		j.loginDeliveries()
+	}()
 	for _, s := range before {
 		if !isSession(s, self) && s.Available && len(s.LastPresence) > 0 {
 			j.add(self.Node, &busv1.Delivery{
@@ -495,6 +507,17 @@ func (j *job) unavailablePresence() {
 		if s.Available && !isSession(s, j.st.Origin) {
 			j.deliver(s)
 		}
+	}
+	// RFC 6121 section 4.5.2: the subscribers, and the entities that got
+	// directed presence from this session (4.6.3) and not the broadcast.
+	subs := j.contactsBroadcast(typeUnavailable)
+	for _, t := range j.r.im.forget(keyOf(j.st.Origin)) {
+		to, err := jid.Parse(t)
+		if err != nil || subs[to.Bare().String()] {
+			continue
+		}
+		el := dom.New(nsClient, "presence", "from", j.from.String(), "to", t, "type", typeUnavailable)
+		j.presenceTo(to, j.from.String(), typeUnavailable, el)
 	}
 }
 
@@ -604,7 +627,7 @@ func (j *job) deliverTo(node, session string) {
 // delivery among those of the stanza to the same session.
 func (j *job) add(node string, d *busv1.Delivery) {
 	for i := range j.out {
-		if o := &j.out[i]; o.remote == nil && o.node == node && o.d.Session == d.Session {
+		if o := &j.out[i]; o.remote == nil && o.d != nil && o.node == node && o.d.Session == d.Session {
 			d.Part++
 		}
 	}
@@ -712,13 +735,3 @@ func messageType(t string) string {
 // (RFC 6120 section 8.2.3). Anything but result and error counts as one, so
 // that a bad type still gets an error.
 func isRequest(t string) bool { return t != typeResult && t != typeError }
-
-// isSubscriptionOrProbe reports whether a presence type belongs to RFC 6121
-// section 3 (subscriptions) or 4.3 (probes).
-func isSubscriptionOrProbe(t string) bool {
-	switch t {
-	case "subscribe", "subscribed", "unsubscribe", "unsubscribed", typeProbe:
-		return true
-	}
-	return false
-}

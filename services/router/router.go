@@ -43,6 +43,9 @@ type Config struct {
 	Sessions sessions
 	// Accounts tells whether an account exists.
 	Accounts accounts
+	// Roster is the roster service: rosters, subscriptions and offline
+	// messages (RFC 6121, XEP-0160).
+	Roster rosters
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Stream tunes the route stream, which a Router creates when it does
@@ -70,6 +73,8 @@ type Router struct {
 	subjects bus.Subjects
 	sessions sessions
 	accounts accounts
+	rosters  rosters
+	im       *imState
 	log      *slog.Logger
 	stream   bus.StreamOptions
 	leaseTTL time.Duration
@@ -115,6 +120,9 @@ func New(cfg Config) (*Router, error) {
 	if cfg.Accounts == nil {
 		return nil, fmt.Errorf("%w: Accounts is nil", ErrConfig)
 	}
+	if cfg.Roster == nil {
+		return nil, fmt.Errorf("%w: Roster is nil", ErrConfig)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -133,6 +141,8 @@ func New(cfg Config) (*Router, error) {
 		subjects: cfg.Subjects,
 		sessions: cfg.Sessions,
 		accounts: cfg.Accounts,
+		rosters:  cfg.Roster,
+		im:       newIMState(),
 		log:      log.With("node", cfg.Node),
 		stream:   cfg.Stream,
 		leaseTTL: ttl,

@@ -20,7 +20,7 @@ func TestNewNamesTheBadSetting(t *testing.T) {
 	good := func() Config {
 		return Config{
 			Domain: domain, Node: "n", NATS: nc, Subjects: bus.New("x", 2),
-			Sessions: &fakeRegistry{}, Accounts: &fakeAccounts{},
+			Sessions: &fakeRegistry{}, Accounts: &fakeAccounts{}, Roster: newFakeRoster(),
 		}
 	}
 	if _, err := New(good()); err != nil {
@@ -40,6 +40,7 @@ func TestNewNamesTheBadSetting(t *testing.T) {
 		{"Subjects.Partitions", func(c *Config) { c.Subjects.Partitions = 0 }},
 		{"Sessions", func(c *Config) { c.Sessions = nil }},
 		{"Accounts", func(c *Config) { c.Accounts = nil }},
+		{"Roster", func(c *Config) { c.Roster = nil }},
 		{"LeaseTTL", func(c *Config) { c.LeaseTTL = time.Millisecond }},
 	} {
 		cfg := good()
@@ -59,7 +60,7 @@ func TestNewPreparesDomain(t *testing.T) {
 	defer nc.Close()
 	r, err := New(Config{
 		Domain: "Example.COM", Node: "n", NATS: nc, Subjects: bus.New("x", 2),
-		Sessions: &fakeRegistry{}, Accounts: &fakeAccounts{},
+		Sessions: &fakeRegistry{}, Accounts: &fakeAccounts{}, Roster: newFakeRoster(),
 	})
 	if err != nil {
 		t.Fatal(err)

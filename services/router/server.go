@@ -16,7 +16,7 @@ const (
 
 // serverFeatures are the features the server domain advertises in
 // disco#info: exactly what toServer answers.
-var serverFeatures = []string{nsDiscoInfo, nsPing}
+var serverFeatures = []string{nsDiscoInfo, nsDiscoItems, nsPing, nsMsgOffline}
 
 // toServer handles a stanza for our domain itself (RFC 6120 section 10.5.1)
 // or for a resource of it (section 10.5.2), which we have none of.
@@ -46,6 +46,13 @@ func (j *job) toServer(to jid.JID) {
 				return
 			}
 			j.reply(result(req).Append(serverInfo()))
+		case j.st.Type == typeGet && payload.Space == nsDiscoItems && payload.Local == "query":
+			// XEP-0030 section 4: no items (no components or nodes).
+			if payload.Attr("node") != "" {
+				j.bounceElement(req, stanza.ItemNotFound)
+				return
+			}
+			j.reply(result(req).Append(dom.New(nsDiscoItems, "query")))
 		default:
 			// RFC 6120 section 8.4: a payload the server does not
 			// handle gets <service-unavailable/>.
@@ -80,14 +87,17 @@ func (j *job) serveAccount() {
 		// account, so RFC 6121 section 8.5.2.1.3 makes the server give
 		// it: the account exists and its server is reachable.
 		j.reply(result(req))
-	case payload.Space == nsRoster:
-		// Roster management (RFC 6121 section 2) comes with the IM
-		// issue and will be answered here through the roster service.
-		// Until then it is not faked.
-		j.bounceElement(req, stanza.ServiceUnavailable)
+	case payload.Space == nsRoster && payload.Local == "query":
+		// Roster management (RFC 6121 section 2).
+		j.roster(req, payload)
+	case j.st.Type == typeGet && payload.Space == nsDiscoInfo && payload.Local == "query" && payload.Attr("node") == "":
+		// XEP-0030 section 3.1, answered by the server for the account.
+		j.reply(result(req).Append(accountInfo()))
+	case j.st.Type == typeGet && payload.Space == nsDiscoItems && payload.Local == "query" && payload.Attr("node") == "":
+		j.reply(result(req).Append(dom.New(nsDiscoItems, "query")))
 	default:
 		// Nothing else is handled on an account's behalf yet (no
-		// vCard, private storage, account disco).
+		// vCard, private storage).
 		j.bounceElement(req, stanza.ServiceUnavailable)
 	}
 }

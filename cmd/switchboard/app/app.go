@@ -205,6 +205,7 @@ func (a *App) build() error {
 		Stream:   routeStream,
 		Sessions: presencev1.NewSessionRegistryClient(conn),
 		Accounts: rosterv1.NewAccountServiceClient(conn),
+		Roster:   rosterv1.NewRosterServiceClient(conn),
 		Logger:   a.log.With("service", "router"),
 	})
 	if err != nil {

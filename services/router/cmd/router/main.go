@@ -33,6 +33,7 @@ type settings struct {
 	natsURL       string
 	subjectPrefix string
 	rosterAddr    string
+	rosterIntAddr string
 	presenceAddr  string
 	healthListen  string
 	node          string
@@ -48,6 +49,7 @@ func declare(s *settings) *config.Set {
 	set.String(&s.natsURL, "nats-url", nats.DefaultURL, "NATS server URL(s), comma-separated").Required()
 	set.String(&s.subjectPrefix, "subject-prefix", bus.DefaultPrefix, "prefix of every NATS subject of this deployment").Required()
 	set.String(&s.rosterAddr, "roster-grpc", "127.0.0.1:9090", "roster service's public gRPC address, host:port").Required()
+	set.String(&s.rosterIntAddr, "roster-internal-grpc", "127.0.0.1:9091", "roster service's internal gRPC address (RosterService), host:port").Required()
 	set.String(&s.presenceAddr, "presence-grpc", "127.0.0.1:9190", "presence service's gRPC address, host:port").Required()
 	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
 	set.NodeID(&s.node)
@@ -96,6 +98,11 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return set.Wrap("roster-grpc", err)
 	}
 	closers = append(closers, func() { rosterConn.Close() })
+	rosterIntConn, err := dialService(ctx, log, "roster internal", s.rosterIntAddr, s.tls, s.startup)
+	if err != nil {
+		return set.Wrap("roster-internal-grpc", err)
+	}
+	closers = append(closers, func() { rosterIntConn.Close() })
 	presenceConn, err := dialService(ctx, log, "presence", s.presenceAddr, s.tls, s.startup)
 	if err != nil {
 		return set.Wrap("presence-grpc", err)
@@ -114,6 +121,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		Subjects: bus.New(s.subjectPrefix, bus.DefaultPartitions),
 		Sessions: presencev1.NewSessionRegistryClient(presenceConn),
 		Accounts: rosterv1.NewAccountServiceClient(rosterConn),
+		Roster:   rosterv1.NewRosterServiceClient(rosterIntConn),
 		Logger:   log,
 	})
 	if err != nil {
