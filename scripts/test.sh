@@ -28,6 +28,7 @@ run_step lint "$root/scripts/lint.sh"
 run_step build "$root/scripts/build.sh"
 step "proto-check"
 run_step proto-check "$root/scripts/proto-check.sh"
+run_step helm-check "$root/scripts/helm-check.sh"
 
 for m in $(modules); do
 	step "go test -race ($m)"
