@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -303,6 +304,18 @@ func loadCertificate(s *settings) (tls.Certificate, error) {
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return tls.Certificate{}, err
 	}
+	// Nodes sharing a data directory (make cluster-up's two) must not
+	// write the pair at the same time: one would read the other's key
+	// with its own certificate.
+	lock, err := os.OpenFile(filepath.Join(s.dataDir, ".selfsigned.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return tls.Certificate{}, fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	return certs.LoadOrCreate(s.dataDir, "selfsigned-"+s.domain+"-ecdsa", []string{s.domain}, false)
 }
 
