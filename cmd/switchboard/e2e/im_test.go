@@ -2,10 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 )
 
 // IM end to end (RFC 6121 sections 2 to 4, XEP-0160): real clients over
@@ -697,4 +701,38 @@ func TestBareJIDDeliveryMatrix_RFC6121_8_5_2(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSlixmppUsersSubscribeChatAndGetOfflineMessage_RFC6121_and_XEP0160 runs
+// two slixmpp 1.8 users (testdata/slixmpp_im.py) against a server offering
+// SCRAM-SHA-256 only: they subscribe to each other, see each other's
+// presence, chat; one logs out, the other learns it and writes to it, and
+// it gets the message with a delay stamp at its next login.
+func TestSlixmppUsersSubscribeChatAndGetOfflineMessage_RFC6121_and_XEP0160(t *testing.T) {
+	s := startServer(t, func(c *app.Config) { c.Mechanisms = []string{sasl.ScramSHA256} })
+	s.createAccounts(t, "sa", "sb")
+	_, port, err := net.SplitHostPort(s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC().Add(-time.Second)
+	p := startProc(t, "python3-slixmpp", nil, "", pythonPath, "testdata/slixmpp_im.py",
+		"--a", full("sa", "py").String(), "--a-password", password("sa"),
+		"--b", full("sb", "py").String(), "--b-password", password("sb"),
+		"--host", "127.0.0.1", "--port", port, "--cafile", s.caFile, "--timeout", "45")
+	p.waitLine(t, "SUBSCRIBED")
+	if got, want := p.waitLine(t, "CHAT"), "CHAT "+full("sa", "py").String()+" hello B"; got != want {
+		t.Fatalf("slixmpp printed %q, want %q", got, want)
+	}
+	p.waitLine(t, "OFFLINE")
+	f := strings.Fields(p.waitLine(t, "DELAYED"))
+	if len(f) != 4 || f[1] != full("sa", "py").String() || f[2] != "while_you_were_away" {
+		t.Fatalf("slixmpp printed %q, want the offline message from sa", strings.Join(f, " "))
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, f[3]); err != nil || ts.Before(start) || ts.After(time.Now().Add(time.Second)) {
+		t.Errorf("delay stamp %q (%v): want a time during the test", f[3], err)
+	}
+	p.waitLine(t, "DONE")
+	p.wait(t)
+	s.checkMechanismLogged(t, "sa", sasl.ScramSHA256)
 }
