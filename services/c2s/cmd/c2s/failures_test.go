@@ -135,19 +135,38 @@ func TestClusterSurvivesBackendOutagesAndANodeCrash(t *testing.T) {
 		notRestarted(t, "presence", "router-1", "router-2", "c2s-1", "c2s-2")
 	})
 
+	cc, err := grpcx.NewClient(c.env["PRESENCE_GRPC"], c.tls())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	reg := presencev1.NewSessionRegistryClient(cc)
+	sessionsOf := func(user string) (int, error) {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		r, err := reg.Lookup(cctx, &presencev1.LookupRequest{Jid: user})
+		return len(r.GetSessions()), err
+	}
+
+	t.Run("LiveNodeBindsItsSessionsAgainWhenTheRegistryDroppedThem", func(t *testing.T) {
+		// What the reaper does to a node whose heartbeats were late.
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if r, err := reg.DropNode(cctx, &presencev1.DropNodeRequest{Node: "c2s-1"}); err != nil || r.Removed != 1 {
+			t.Fatalf("DropNode(c2s-1) = %v, %v; want 1 session removed", r, err)
+		}
+		dropped := time.Now()
+		var n int
+		if !poll(10*time.Second, func() bool { n, err = sessionsOf("alice@localhost"); return err == nil && n == 1 }) {
+			t.Fatalf("alice has %d sessions (%v) 10 s after her node's were dropped, want 1 again", n, err)
+		}
+		t.Logf("c2s-1 bound alice's session again %v after the drop", time.Since(dropped).Round(time.Millisecond))
+		mustChat(t, "after the re-bind")
+		notRestarted(t, "c2s-1")
+	})
+
 	t.Run("KilledC2SNodeLeavesRegistryAndItsUsersGetNoSessionRules", func(t *testing.T) {
-		cc, err := grpcx.NewClient(c.env["PRESENCE_GRPC"], c.tls())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cc.Close()
-		reg := presencev1.NewSessionRegistryClient(cc)
-		sessions := func() (int, error) {
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			r, err := reg.Lookup(cctx, &presencev1.LookupRequest{Jid: "bob@localhost"})
-			return len(r.GetSessions()), err
-		}
+		sessions := func() (int, error) { return sessionsOf("bob@localhost") }
 		if n, err := sessions(); err != nil || n != 1 {
 			t.Fatalf("bob's sessions before the kill: %d, %v; want 1", n, err)
 		}
