@@ -21,6 +21,7 @@ API_PORT=$((PORT + 1))
 OUT=${OUT:-/tmp/xmppbench-ejabberd-$(date -u +%Y%m%dT%H%M%SZ)}
 PASSWORD=bench-secret
 NAME=ejabberd
+TLS_MECH=SCRAM-SHA-1
 IDLE_MECH=SCRAM-SHA-1
 LOGIN_MECHS="PLAIN SCRAM-SHA-1"
 NODE=xmppbench$$@localhost
@@ -29,7 +30,17 @@ command -v ejabberdctl >/dev/null || { echo "ejabberd is not installed (apt-get 
 work=$(mktemp -d)
 chmod 755 "$work"
 server_pid=
-ctl() { ejabberdctl --ctl-config "$work/ejabberdctl.cfg" --config "$work/ejabberd.yml" --spool "$work/spool" --logs "$work/logs" --node "$NODE" "$@"; }
+# ejabberdctl run by root switches to the ejabberd user with su, which
+# resets the open-file limit to PAM's default (1024): the node would
+# refuse connections past about 1,000. Switching with setpriv keeps ours.
+ctl() {
+	local as=()
+	if [ "$(id -u)" = 0 ]; then
+		as=(setpriv --reuid ejabberd --regid ejabberd --init-groups env HOME=/var/lib/ejabberd)
+	fi
+	"${as[@]}" ejabberdctl --ctl-config "$work/ejabberdctl.cfg" --config "$work/ejabberd.yml" --spool "$work/spool" \
+		--logs "$work/logs" --node "$NODE" "$@"
+}
 server_stop() {
 	if [ -n "$server_pid" ]; then
 		ctl stop >/dev/null 2>&1 || kill "$server_pid" 2>/dev/null || true

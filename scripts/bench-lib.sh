@@ -10,6 +10,9 @@
 #                        idle (a fresh server, long idle timeout)
 #   server_stop          stop it
 #   IDLE_MECH, LOGIN_MECHS, PASSWORD, xb (the xmppbench binary)
+#   TLS_MECH             SASL mechanism of the STARTTLS chat runs (the
+#                        -PLUS forms are avoided: ejabberd 23.01 refuses
+#                        the client's channel binding)
 #
 # then call run_measurements. Settings (environment): RUNS (3), DURATION
 # (10s), WARMUP (2s), IDLE_CONNS ("1000 10000"), IDLE_HOLD (20s), LOGINS
@@ -77,7 +80,7 @@ run_measurements() {
 	if wants chattls; then
 		server_start tls
 		for i in $(seq "$RUNS"); do
-			tool chat "${common[@]}" --tls starttls --pairs 50 --window 10 --warmup "$WARMUP" --duration "$DURATION" \
+			tool chat "${common[@]}" --tls starttls --mechanism "$TLS_MECH" --pairs 50 --window 10 --warmup "$WARMUP" --duration "$DURATION" \
 				--server-pid "$server_pid" --out "$OUT/chattls-$i.json" || true
 		done
 		server_stop

@@ -17,6 +17,7 @@ PORT=${PORT:-27222}
 OUT=${OUT:-/tmp/xmppbench-prosody-$(date -u +%Y%m%dT%H%M%SZ)}
 PASSWORD=bench-secret
 NAME=Prosody
+TLS_MECH=SCRAM-SHA-1
 IDLE_MECH=SCRAM-SHA-1
 LOGIN_MECHS="PLAIN SCRAM-SHA-1"
 command -v prosody >/dev/null || { echo "prosody is not installed (apt-get install prosody)" >&2; exit 1; }

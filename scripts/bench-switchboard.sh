@@ -26,6 +26,7 @@ SRC=${SRC:-$root}
 REV=${REV:-$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo "export of unknown revision")}
 PASSWORD=bench-secret
 NAME=Switchboard
+TLS_MECH=SCRAM-SHA-256
 IDLE_MECH=SCRAM-SHA-256
 LOGIN_MECHS="PLAIN SCRAM-SHA-1"
 
