@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -108,6 +109,16 @@ type Config struct {
 	// Resolver resolves SRV records and addresses; nil means
 	// net.DefaultResolver.
 	Resolver *net.Resolver
+	// Leases, when set, is the bucket of bus.Subjects.EnsureS2SLeaseBucket
+	// and turns on the cluster mode: every pod of the deployment receives
+	// every outbound stanza and sends only those of the (local, remote)
+	// pairs whose lease it holds, so one stream per pair is open across
+	// the pods and one sender's stanzas leave in order. Nil (one process):
+	// the pods share the outbound subject in a queue group.
+	Leases jetstream.KeyValue
+	// LeaseTTL is the lifetime of a lease without renewal, the bucket's
+	// TTL; zero means DefaultLeaseTTL.
+	LeaseTTL time.Duration
 	// NATS carries stanzas to the routers and from them. Required.
 	NATS *nats.Conn
 	// Subjects names the NATS subjects; the zero value means
@@ -184,6 +195,7 @@ func (c Config) withDefaults() (Config, error) {
 	def(&c.IdleTimeout, DefaultIdleTimeout)
 	def(&c.MinBackoff, DefaultMinBackoff)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
+	def(&c.LeaseTTL, DefaultLeaseTTL)
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize
 	}

@@ -17,13 +17,14 @@
 //
 // # Across pods
 //
-// The s2s pods share the outbound subject in one queue group, so each
-// stanza is sent by one pod, and each pod keeps its own stream per pair:
-// with n pods there can be up to n streams to one peer domain, which RFC
-// 6120 allows (a server may open several streams to a peer). The cost is
-// ordering: two stanzas of one sender may leave through different pods.
-// Pinning a remote domain to one pod (a key-value lease per pair, as the
-// routers lease partitions) would fix both and is left for later.
+// With Config.Leases (the s2s binary of a cluster) every pod receives
+// every outbound stanza, and only the pod holding the lease of a (local
+// domain, remote domain) pair in the NATS key-value bucket sends it: one
+// stream per pair across the cluster, and one sender's stanzas leave in
+// the order the routers published them. A free pair is taken by the first
+// pod that sees one of its stanzas; a dead pod's pairs move after the
+// lease TTL (docs/design/006-s2s-cluster.md). Without leases (the
+// one-process binary) the outbound subject is shared in a queue group.
 //
 // # Checks on inbound stanzas
 //
@@ -61,6 +62,8 @@ type Server struct {
 	links    map[pair]*link
 	streams  map[*xconn]struct{}
 	stopping bool
+
+	leases *leases // nil without Config.Leases
 
 	bounceSeq atomic.Uint64
 	running   atomic.Bool
@@ -103,7 +106,14 @@ func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.ctx = ctx
-	sub, err := s.cfg.NATS.QueueSubscribe(s.cfg.Subjects.S2SOutAll(), bus.S2SQueue, s.onMsg)
+	var sub *nats.Subscription
+	var err error
+	if s.cfg.Leases != nil {
+		s.leases = newLeases(s)
+		sub, err = s.cfg.NATS.Subscribe(s.cfg.Subjects.S2SOutAll(), s.onMsg)
+	} else {
+		sub, err = s.cfg.NATS.QueueSubscribe(s.cfg.Subjects.S2SOutAll(), bus.S2SQueue, s.onMsg)
+	}
 	if err != nil {
 		if s.ln != nil {
 			s.ln.Close()
@@ -114,6 +124,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("s2s: flushing the subscription", "err", err)
 	}
 	close(s.ready)
+	var renewing sync.WaitGroup
+	if s.leases != nil {
+		renewing.Go(func() { s.leases.renew(ctx) })
+	}
 	var accepting sync.WaitGroup
 	if s.ln != nil {
 		accepting.Add(1)
@@ -146,6 +160,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		<-done
+	}
+	renewing.Wait()
+	if s.leases != nil {
+		s.leases.releaseAll()
 	}
 	if err := s.cfg.NATS.FlushTimeout(5 * time.Second); err != nil {
 		s.log.Warn("flushing NATS at shutdown", "err", err)
@@ -180,6 +198,10 @@ func (s *Server) onMsg(m *nats.Msg) {
 	var env busv1.Stanza
 	if err := proto.Unmarshal(m.Data, &env); err != nil {
 		s.log.Warn("s2s: undecodable outbound envelope dropped", "err", err, "subject", m.Subject)
+		return
+	}
+	if s.leases != nil {
+		s.leases.offer(s.ctx, &env)
 		return
 	}
 	s.onOutbound(&env)
