@@ -160,7 +160,10 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	// registry goes before any client can bind (services/presence/doc.go).
 	registry := presencev1.NewSessionRegistryClient(presenceConn)
 	hb := &heartbeater{log: log, registry: registry, node: s.node, ttl: s.heartbeatTTL, srv: srv}
-	if err := hb.start(ctx); err != nil {
+	startCtx, cancelStart := context.WithTimeout(ctx, s.startup)
+	err = hb.start(startCtx)
+	cancelStart()
+	if err != nil {
 		done, cancel := context.WithCancel(ctx)
 		cancel()
 		srv.Run(done)
@@ -215,8 +218,8 @@ type heartbeater struct {
 
 // start drops what an earlier process of this node left in the registry,
 // then sends the first heartbeat and keeps its epoch. Both are retried
-// until ctx ends or they succeed: a node that cannot clear its name must
-// not accept clients.
+// until ctx ends (the start-up timeout) or they succeed: a node that
+// cannot clear its name must not accept clients.
 func (h *heartbeater) start(ctx context.Context) error {
 	interval := h.ttl / 3
 	for {
