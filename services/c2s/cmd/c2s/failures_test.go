@@ -124,8 +124,9 @@ func TestClusterSurvivesBackendOutagesAndANodeCrash(t *testing.T) {
 
 	t.Run("NATSRestartIsSurvivedWithoutRestartingServices", func(t *testing.T) {
 		ns.Cut()
-		// Every process with a NATS connection (presence, two routers,
-		// two c2s) tried to reconnect and was refused.
+		// The processes with a NATS connection (presence, two routers,
+		// two c2s) lost it and tried to reconnect: at least 5 attempts
+		// were refused.
 		if !poll(15*time.Second, func() bool { return ns.Refused() >= 5 }) {
 			ns.Restore()
 			t.Fatalf("%d reconnection attempts to NATS within 15 s of the cut, want 5 or more", ns.Refused())
