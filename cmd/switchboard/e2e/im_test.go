@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/services/roster"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 )
 
@@ -34,7 +38,7 @@ type imConn struct {
 	pushes []*node
 }
 
-func (s *server) imLogin(t *testing.T, local, resource string) *imConn {
+func (s *server) imLogin(t testing.TB, local, resource string) *imConn {
 	t.Helper()
 	return &imConn{rawConn: s.rawLogin(t, local, resource), local: local, resource: resource}
 }
@@ -735,4 +739,147 @@ func TestSlixmppUsersSubscribeChatAndGetOfflineMessage_RFC6121_and_XEP0160(t *te
 	p.waitLine(t, "DONE")
 	p.wait(t)
 	s.checkMechanismLogged(t, "sa", sasl.ScramSHA256)
+}
+
+// subscribeDirect makes each contact a subscriber of user (contact has
+// 'to', user has 'from') by applying the four sides of a request and its
+// approval in the roster service, in process: the set-up of the
+// benchmarks, which measure the routing, not the set-up.
+func subscribeDirect(b *testing.B, s *server, user string, contacts []string) {
+	ctx := context.Background()
+	rs := s.app.Roster()
+	u := bare(user).String()
+	for _, c := range contacts {
+		cj := bare(c).String()
+		for _, step := range []struct {
+			user, contact string
+			d             roster.Direction
+			t             roster.SubType
+		}{
+			{cj, u, roster.Outbound, roster.Subscribe},
+			{u, cj, roster.Inbound, roster.Subscribe},
+			{u, cj, roster.Outbound, roster.Subscribed},
+			{cj, u, roster.Inbound, roster.Subscribed},
+		} {
+			if _, err := rs.ApplySubscription(ctx, step.user, step.contact, step.d, step.t, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkPresenceBroadcastOneProcess measures RFC 6121 4.4.2 broadcast
+// through the whole one-process server: one user with n subscribers, all
+// logged in and available over TLS, sends presence updates; the router
+// asks the roster service for the subscribers and the registry for their
+// sessions and publishes one delivery per subscriber session, and c2s
+// writes them. One operation is one update delivered to every subscriber;
+// it reports deliveries/s and the p99 latency of one delivery (from the
+// update's sending to its reading by a subscriber's client).
+func BenchmarkPresenceBroadcastOneProcess(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("contacts=%d", n), func(b *testing.B) {
+			s := startServer(b, quiet)
+			var names []string
+			for i := range n {
+				names = append(names, fmt.Sprintf("c%d", i))
+			}
+			s.createAccounts(b, append([]string{"alice"}, names...)...)
+			subscribeDirect(b, s, "alice", names)
+			var mu sync.Mutex
+			var lat []time.Duration
+			got := make(chan struct{}, n*4)
+			conns := make([]*imConn, n)
+			for i, name := range names {
+				c := &imConn{rawConn: s.rawLogin(b, name, "r"), local: name, resource: "r"}
+				c.send("<presence/>")
+				c.sync()
+				conns[i] = c
+			}
+			for _, c := range conns {
+				go func(c *imConn) {
+					for {
+						nd, err := c.next()
+						if err != nil {
+							return
+						}
+						if !nd.is(nsClient, "presence") || !strings.HasPrefix(nd.attr("from"), "alice@") {
+							continue
+						}
+						if st := nd.child(nsClient, "status"); st != nil {
+							if sent, err := strconv.ParseInt(st.Text, 10, 64); err == nil {
+								d := time.Since(time.Unix(0, sent))
+								mu.Lock()
+								lat = append(lat, d)
+								mu.Unlock()
+							}
+						}
+						got <- struct{}{}
+					}
+				}(c)
+			}
+			for _, c := range conns {
+				c.wait = 10 * time.Minute // readers idle between updates
+			}
+			alice := s.imLogin(b, "alice", "bench")
+			alice.send("<presence/>")
+			alice.sync()
+			// The initial presence went to every subscriber too.
+			for range n {
+				select {
+				case <-got:
+				case <-time.After(30 * time.Second):
+					b.Fatal("initial presence not delivered to every subscriber within 30s")
+				}
+			}
+			mu.Lock()
+			lat = lat[:0]
+			mu.Unlock()
+			start := time.Now()
+			b.ResetTimer()
+			for b.Loop() {
+				alice.send(fmt.Sprintf("<presence><status>%d</status></presence>", time.Now().UnixNano()))
+				for range n {
+					select {
+					case <-got:
+					case <-time.After(30 * time.Second):
+						b.Fatal("broadcast not delivered to every subscriber within 30s")
+					}
+				}
+			}
+			elapsed := time.Since(start)
+			b.StopTimer()
+			mu.Lock()
+			defer mu.Unlock()
+			slices.Sort(lat)
+			if len(lat) > 0 {
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			}
+			b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkRosterFetch1000OneProcess measures a roster get of a 1,000-item
+// roster through the whole path: c2s, the route stream, the router, the
+// roster service's GetRoster on SQLite (gRPC in process), the result
+// written over TLS and parsed by the client.
+func BenchmarkRosterFetch1000OneProcess(b *testing.B) {
+	s := startServer(b, quiet)
+	s.createAccounts(b, "alice")
+	ctx := context.Background()
+	for i := range 1000 {
+		if _, _, err := s.app.Roster().SetItem(ctx, bare("alice").String(), "", []roster.ItemSet{
+			{Contact: fmt.Sprintf("contact%d@example.org", i), Name: fmt.Sprintf("Contact %d", i), Groups: []string{"Friends"}},
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	alice := s.imLogin(b, "alice", "bench")
+	b.ReportAllocs()
+	for b.Loop() {
+		if items := alice.roster(); len(items) != 1000 {
+			b.Fatalf("roster has %d items, want 1000", len(items))
+		}
+	}
 }
