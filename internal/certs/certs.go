@@ -85,11 +85,17 @@ func LoadOrCreate(dir, base string, names []string, rsaKey bool) (tls.Certificat
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return tls.Certificate{}, fmt.Errorf("certs: %w", err)
 		}
-		if err := os.WriteFile(keyFile, k, 0o600); err != nil {
-			return tls.Certificate{}, fmt.Errorf("certs: %w", err)
+		// Each file is written under a temporary name and renamed, so a
+		// reader never sees half a file. The key goes first: a reader
+		// that finds the certificate finds its key too. Two processes
+		// racing here may still pair one's key with the other's
+		// certificate; callers sharing a directory serialise (c2s holds a
+		// file lock).
+		if err := writeAtomic(keyFile, k, 0o600); err != nil {
+			return tls.Certificate{}, err
 		}
-		if err := os.WriteFile(certFile, c, 0o644); err != nil {
-			return tls.Certificate{}, fmt.Errorf("certs: %w", err)
+		if err := writeAtomic(certFile, c, 0o644); err != nil {
+			return tls.Certificate{}, err
 		}
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
@@ -97,6 +103,31 @@ func LoadOrCreate(dir, base string, names []string, rsaKey bool) (tls.Certificat
 		return tls.Certificate{}, fmt.Errorf("certs: load %s: %w", certFile, err)
 	}
 	return cert, nil
+}
+
+// writeAtomic writes b to path through a temporary file in the same
+// directory and a rename.
+func writeAtomic(path string, b []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("certs: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("certs: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // Pair returns a freshly generated certificate as a tls.Certificate.
