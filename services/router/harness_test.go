@@ -519,3 +519,21 @@ func wantNothing(t *testing.T, gs []got) {
 }
 
 var errBackend = errors.New("backend down")
+
+// awaitReply returns the first delivery to c with the given stanza id,
+// waiting up to 10s: for answers that may follow a barrier's result.
+func (h *harness) awaitReply(c client, id string) []got {
+	h.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case g := <-h.in:
+			if g.d.Session == c.session && g.d.Id == id {
+				return []got{g}
+			}
+		case <-deadline:
+			h.t.Fatalf("no delivery with id %s to %s within 10s", id, c.jid)
+			return nil
+		}
+	}
+}

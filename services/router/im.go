@@ -344,7 +344,7 @@ func (j *job) subscription(to jid.JID) {
 			j.drop("subscription presence to the server")
 			return
 		}
-		j.outboundSubscription(j.from.Bare(), contact, j.st.Type, el, 0)
+		j.outboundSubscription(j.from.Bare(), contact, j.st.Type, el, 0, false)
 		return
 	}
 	// From a remote server, through s2s: the remote side was applied
@@ -357,8 +357,10 @@ func (j *job) subscription(to jid.JID) {
 }
 
 // outboundSubscription applies a subscription stanza sent by the local
-// account user to contact (3.1.2, 3.2.2, 3.3.2, 3.4, A.2).
-func (j *job) outboundSubscription(user, contact jid.JID, typ string, el *dom.Element, depth int) {
+// account user to contact (3.1.2, 3.2.2, 3.3.2, 3.4, A.2). always routes it
+// even when the user's state did not change: the server's automatic
+// subscribed (3.1.3) answers a contact that asked, whatever the state here.
+func (j *job) outboundSubscription(user, contact jid.JID, typ string, el *dom.Element, depth int, always bool) {
 	el.SetAttr("from", user.String())
 	el.SetAttr("to", contact.String())
 	resp, err := j.r.rosters.ApplySubscription(j.callCtx(), &rosterv1.ApplySubscriptionRequest{
@@ -370,7 +372,7 @@ func (j *job) outboundSubscription(user, contact jid.JID, typ string, el *dom.El
 		return
 	}
 	j.subscriptionEffects(user, contact, resp)
-	if resp.GetForward() {
+	if resp.GetForward() || always {
 		j.forwardSubscription(user, contact, typ, el, depth)
 	}
 }
@@ -425,7 +427,7 @@ func (j *job) inboundSubscription(user, contact jid.JID, typ string, el *dom.Ele
 			j.r.log.Warn("router: undecodable automatic reply", append(j.attrs(), "err", err)...)
 			continue
 		}
-		j.outboundSubscription(user, contact, a.GetType(), rel, depth+1)
+		j.outboundSubscription(user, contact, a.GetType(), rel, depth+1, true)
 	}
 }
 

@@ -172,7 +172,10 @@ func TestRemoteDomainRemoteServerNotFound_RFC6120_10_4_3(t *testing.T) {
 		pres("carol@remote.example/x", "", "p1"),
 	} {
 		st := h.send(alicePhone, el)
-		wantError(t, h.collect(alicePhone), alicePhone, st, stanza.RemoteServerNotFound)
+		// The error is sent once the router learns that no s2s pod
+		// took the stanza, after the batch's deliveries: it may come
+		// after the barrier's result, so it is awaited by id.
+		wantError(t, h.awaitReply(alicePhone, st.Id), alicePhone, st, stanza.RemoteServerNotFound)
 	}
 	// Responses and errors are not answered.
 	h.send(alicePhone, msg("carol@remote.example", "error", "m2", ""))
