@@ -31,8 +31,8 @@ type leases struct {
 	// the link's creation, and by the renewal pass, so a pair is never
 	// released while a stanza is being handed to its link.
 	mu     sync.Mutex
-	held   map[pair]uint64     // the lease's revision
-	others map[pair]otherLease // held elsewhere, as last read
+	held   map[pair]uint64       // the lease's revision
+	others map[string]otherLease // by key: held elsewhere, as last read
 }
 
 type otherLease struct {
@@ -41,7 +41,7 @@ type otherLease struct {
 }
 
 func newLeases(s *Server) *leases {
-	return &leases{s: s, kv: s.cfg.Leases, ttl: s.cfg.LeaseTTL, held: map[pair]uint64{}, others: map[pair]otherLease{}}
+	return &leases{s: s, kv: s.cfg.Leases, ttl: s.cfg.LeaseTTL, held: map[pair]uint64{}, others: map[string]otherLease{}}
 }
 
 // offer hands env to the server when this pod holds, or can take, the
@@ -69,10 +69,10 @@ func (l *leases) mine(ctx context.Context, p pair) bool {
 	if _, ok := l.held[p]; ok {
 		return true
 	}
-	if o, ok := l.others[p]; ok && time.Since(o.read) < l.ttl/4 {
+	key := l.s.cfg.Subjects.S2SLeaseKey(p.local, p.remote)
+	if o, ok := l.others[key]; ok && time.Since(o.read) < l.ttl/4 {
 		return false
 	}
-	key := l.s.cfg.Subjects.S2SLeaseKey(p.local, p.remote)
 	node := l.s.cfg.Node
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -80,13 +80,13 @@ func (l *leases) mine(ctx context.Context, p pair) bool {
 		rev, err := l.kv.Create(cctx, key, []byte(node))
 		if err == nil {
 			l.held[p] = rev
-			delete(l.others, p)
+			delete(l.others, key)
 			l.s.log.Info("s2s lease taken", "local", p.local, "remote", p.remote)
 			return true
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {
 			l.s.log.Warn("s2s lease: cannot take; stanzas of the pair dropped here", "local", p.local, "remote", p.remote, "err", err)
-			l.others[p] = otherLease{read: time.Now()}
+			l.others[key] = otherLease{read: time.Now()}
 			return false
 		}
 		e, err := l.kv.Get(cctx, key)
@@ -95,7 +95,7 @@ func (l *leases) mine(ctx context.Context, p pair) bool {
 		}
 		if err != nil {
 			l.s.log.Warn("s2s lease: cannot read", "local", p.local, "remote", p.remote, "err", err)
-			l.others[p] = otherLease{read: time.Now()}
+			l.others[key] = otherLease{read: time.Now()}
 			return false
 		}
 		if string(e.Value()) == node {
@@ -103,10 +103,43 @@ func (l *leases) mine(ctx context.Context, p pair) bool {
 			l.held[p] = e.Revision()
 			return true
 		}
-		l.others[p] = otherLease{node: string(e.Value()), read: time.Now()}
+		l.others[key] = otherLease{node: string(e.Value()), read: time.Now()}
 		return false
 	}
 	return false
+}
+
+// watch forgets what it read of leases other pods hand back or take, as
+// the bucket announces it, so a pair released at a clean stop is taken at
+// its next stanza rather than a quarter TTL later. Expiry is not
+// announced; mine reads an expired lease again after a quarter TTL.
+func (l *leases) watch(ctx context.Context) {
+	w, err := l.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		l.s.log.Warn("s2s lease: cannot watch the bucket", "err", err)
+		return
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e == nil {
+				continue
+			}
+			l.mu.Lock()
+			if e.Operation() == jetstream.KeyValuePut && string(e.Value()) != l.s.cfg.Node {
+				l.others[e.Key()] = otherLease{node: string(e.Value()), read: time.Now()}
+			} else if e.Operation() != jetstream.KeyValuePut {
+				delete(l.others, e.Key())
+			}
+			l.mu.Unlock()
+		}
+	}
 }
 
 // renew runs until ctx ends: every third of the TTL it renews the leases

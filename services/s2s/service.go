@@ -127,6 +127,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var renewing sync.WaitGroup
 	if s.leases != nil {
 		renewing.Go(func() { s.leases.renew(ctx) })
+		renewing.Go(func() { s.leases.watch(ctx) })
 	}
 	var accepting sync.WaitGroup
 	if s.ln != nil {
