@@ -254,9 +254,9 @@ func (j *job) noSuchUser() {
 			j.drop("IQ response to an unknown account")
 		}
 	case busv1.Kind_KIND_PRESENCE:
-		// Silently ignored, as the section says. Subscription requests
-		// to unknown accounts may get an automatic "unsubscribed" with
-		// the IM issue.
+		// Silently ignored, as the section says. (Subscription
+		// requests never get here: routeTo sends them to section 3,
+		// which answers "unsubscribed" for an unknown account.)
 		j.drop("presence to an unknown account")
 	}
 }
@@ -393,8 +393,8 @@ func (j *job) toMissingResource(to jid.JID) {
 			j.drop("IQ response to a missing resource")
 		}
 	case busv1.Kind_KIND_PRESENCE:
-		// Section 8.5.3.2.2: silently ignored (subscription types go to
-		// section 3 with the IM issue).
+		// Section 8.5.3.2.2: silently ignored (subscription types went
+		// to section 3 in routeTo).
 		j.drop("presence to a missing resource")
 	}
 }
@@ -425,9 +425,9 @@ func (j *job) broadcastPresence() {
 // the probe that initial presence implies (RFC 6121 sections 4.2.2 and
 // 4.3.2) for the self-subscription.
 //
-// Broadcast to the contacts in the roster (RFC 6121 section 4.2.2 and
-// 4.4.2) hooks in here with the IM issue, once the roster service has
-// subscription states.
+// The subscribers get it too (RFC 6121 sections 4.2.2 and 4.4.2); on
+// initial presence the contacts are probed and the pending requests and
+// offline messages delivered (im.go).
 func (j *job) availablePresence() {
 	el, err := decodeElement(j.st.Raw)
 	if err != nil {
@@ -488,7 +488,8 @@ func (j *job) availablePresence() {
 
 // unavailablePresence records that the sender is no longer available and
 // tells the account's other available resources (RFC 6121 section 4.5.2).
-// The contacts hook in here with the IM issue, as for available presence.
+// The subscribers and the session's directed-presence targets are told
+// too (4.5.2, 4.6.3).
 //
 // The session may already be unbound: c2s publishes the final unavailable
 // presence of a closing stream and then unbinds at once. The registry then
