@@ -248,8 +248,8 @@ func TestChartRendersOnlyStrictlyValidKubernetesObjects(t *testing.T) {
 			for _, o := range m.objects {
 				kinds[fmt.Sprintf("%T", o)]++
 			}
-			if kinds["*v1.Deployment"] != 4 {
-				t.Errorf("%d Deployments, want 4 (c2s, router, roster, presence): %v", kinds["*v1.Deployment"], kinds)
+			if kinds["*v1.Deployment"] != 5 {
+				t.Errorf("%d Deployments, want 5 (c2s, router, roster, presence, s2s): %v", kinds["*v1.Deployment"], kinds)
 			}
 		})
 	}
@@ -549,6 +549,9 @@ func TestProductionValuesMountIssuedCertificatesWhereTheBinariesLook(t *testing.
 			"SWITCHBOARD_GRPC_TLS_KEY":  grpc.Spec.SecretName,
 			"SWITCHBOARD_GRPC_TLS_CA":   grpc.Spec.SecretName,
 		}
+		if strings.HasSuffix(d.Name, "-s2s") {
+			files = map[string]string{} // no gRPC; its own certificate is optional
+		}
 		if strings.HasSuffix(d.Name, "-c2s") {
 			files["SWITCHBOARD_CERT_FILE"] = c2sCert.Spec.SecretName
 			files["SWITCHBOARD_KEY_FILE"] = c2sCert.Spec.SecretName
@@ -665,4 +668,45 @@ func TestChartSetsOnlySettingsTheBinariesDeclare(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestS2sServesPort5269WithAConfigurableTypeAndReadsTheDialbackSecretFromASecret(t *testing.T) {
+	m := render(t, "--set", "s2s.service.type=NodePort")
+	svc := named[*corev1.Service](t, m, "sb-switchboard-s2s")
+	if svc.Spec.Type != corev1.ServiceTypeNodePort || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 5269 {
+		t.Errorf("s2s Service: type %s ports %v, want NodePort with 5269", svc.Spec.Type, svc.Spec.Ports)
+	}
+	d := named[*appsv1.Deployment](t, m, "sb-switchboard-s2s")
+	var ref *corev1.SecretKeySelector
+	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "SWITCHBOARD_DIALBACK_SECRET" && e.ValueFrom != nil {
+			ref = e.ValueFrom.SecretKeyRef
+		}
+	}
+	if ref == nil {
+		t.Fatal("SWITCHBOARD_DIALBACK_SECRET does not come from a Secret")
+	}
+	sec := named[*corev1.Secret](t, m, ref.Name)
+	if v := sec.Data[ref.Key]; len(v) < 32 {
+		t.Errorf("generated dialback secret has %d bytes, want at least 32", len(v))
+	}
+	m = render(t, "--set", "s2s.dialback.existingSecret=mine", "--set", "s2s.dialback.existingSecretKey=k")
+	if _, ok := findSecret(m, "sb-switchboard-s2s-dialback"); ok {
+		t.Error("a dialback Secret is made although an existing one is named")
+	}
+	m = render(t, "--set", "s2s.enabled=false")
+	for _, d := range all[*appsv1.Deployment](m) {
+		if strings.HasSuffix(d.Name, "-s2s") {
+			t.Error("s2s deployed with s2s.enabled=false")
+		}
+	}
+}
+
+func findSecret(m manifests, name string) (*corev1.Secret, bool) {
+	for _, s := range all[*corev1.Secret](m) {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return nil, false
 }

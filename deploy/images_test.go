@@ -21,8 +21,7 @@ var repoRoot = func() string {
 }()
 
 // imageServices are the services that have a binary, hence a Dockerfile.
-// s2s has no cmd yet, so no image.
-var imageServices = []string{"c2s", "router", "roster", "presence"}
+var imageServices = []string{"c2s", "router", "roster", "presence", "s2s"}
 
 // dockerfile is what the tests need from one Dockerfile.
 type dockerfile struct {
