@@ -9,7 +9,7 @@ dir="${CLUSTER_DIR:-$root/.cluster}"
 timeout="${CLUSTER_STOP_TIMEOUT:-15}"
 
 # Edge first, so no new stanzas come in, then routers, then the state services.
-order=(c2s-1 c2s-2 router-1 router-2 presence roster)
+order=(c2s-1 c2s-2 s2s-1 router-1 router-2 presence roster)
 for f in "$dir"/pids/*.pid; do
 	[[ -e "$f" ]] || continue
 	n="$(basename "$f" .pid)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a local Switchboard cluster as separate background processes:
-# roster, presence, two routers and two c2s nodes, against the machine's
+# roster, presence, two routers, two c2s nodes and one s2s node, against the machine's
 # Postgres, Redis and NATS. It waits until every process answers /readyz,
 # prints where each listens, and returns. scripts/cluster-down.sh stops it.
 #
@@ -12,6 +12,7 @@
 #   CLUSTER_PORT     first of the internal ports (gRPC and health) (17100)
 #   C2S1_LISTEN      first c2s node, STARTTLS (127.0.0.1:5222)
 #   C2S2_LISTEN      second c2s node, STARTTLS (127.0.0.1:5322)
+#   S2S_LISTEN       s2s node, server-to-server streams (127.0.0.1:CLUSTER_PORT+20)
 #   CLUSTER_DOMAIN   XMPP domain (localhost)
 #   NATS_URL         NATS server (nats://127.0.0.1:4222)
 #   REDIS_ADDR       Redis server (127.0.0.1:6379)
@@ -52,7 +53,7 @@ for f in "$dir"/pids/*.pid; do
 done
 
 echo "==> building into $dir/bin"
-for svc in roster presence router c2s; do
+for svc in roster presence router c2s s2s; do
 	(cd "$root/services/$svc" && go build -o "$dir/bin/$svc" "./cmd/$svc")
 done
 (cd "$root/cmd/switchboard" && go build -o "$dir/bin/switchboard" .)
@@ -84,6 +85,8 @@ health_router1="127.0.0.1:$((port + 12))"
 health_router2="127.0.0.1:$((port + 13))"
 health_c2s1="127.0.0.1:$((port + 14))"
 health_c2s2="127.0.0.1:$((port + 15))"
+health_s2s="127.0.0.1:$((port + 16))"
+s2s_listen="${S2S_LISTEN:-127.0.0.1:$((port + 20))}"
 common=(--log-format json --shutdown-timeout 10s --startup-timeout 30s "${tls_args[@]}")
 bus=(--nats-url "$nats_url" --subject-prefix "$prefix" --domain "$domain")
 
@@ -135,11 +138,18 @@ start c2s-2 c2s "${bus[@]}" "${c2s[@]}" --c2s-listen "$c2s2" --health-listen "$h
 ready c2s-1 "$health_c2s1"
 ready c2s-2 "$health_c2s2"
 
+# s2s has no gRPC, hence no gRPC TLS settings; its dialback secret and
+# self-signed certificate are made in data/.
+start s2s-1 s2s "${bus[@]}" --s2s-listen "$s2s_listen" --data-dir "$dir/data" --health-listen "$health_s2s" \
+	--node-id s2s-1 --log-format json --shutdown-timeout 10s --startup-timeout 30s
+ready s2s-1 "$health_s2s"
+
 # For scripts and tests: what a client of this cluster needs.
 {
 	echo "CLUSTER_DOMAIN=$domain"
 	echo "C2S1_LISTEN=$c2s1"
 	echo "C2S2_LISTEN=$c2s2"
+	echo "S2S_LISTEN=$s2s_listen"
 	echo "ROSTER_GRPC=$roster_grpc"
 	echo "PRESENCE_GRPC=$presence_grpc"
 	if [[ "$CLUSTER_TLS" == 1 ]]; then
@@ -154,6 +164,7 @@ cat <<END
 Switchboard cluster is up (domain $domain, prefix $prefix, gRPC mTLS $([[ "$CLUSTER_TLS" == 1 ]] && echo on || echo off)):
   c2s-1      xmpp $c2s1   health http://$health_c2s1/readyz
   c2s-2      xmpp $c2s2   health http://$health_c2s2/readyz
+  s2s-1      xmpp-server $s2s_listen   health http://$health_s2s/readyz
   router-1   health http://$health_router1/readyz
   router-2   health http://$health_router2/readyz
   roster     gRPC $roster_grpc (AccountService), internal $roster_internal (CredentialService)   health http://$health_roster/readyz
