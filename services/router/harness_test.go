@@ -69,8 +69,10 @@ func connectNATS() (*nats.Conn, error) {
 // testLeaseTTL keeps takeovers quick in tests.
 const testLeaseTTL = time.Second
 
-// testStream keeps the space each test's stream reserves small.
-var testStream = bus.StreamOptions{MaxBacklog: 8 << 20}
+// testStream keeps the space each test's stream reserves small, in memory:
+// the tests kill routers, never the NATS server, and file stores were seen
+// to fail to be created under a loaded CI run ("error creating store").
+var testStream = bus.StreamOptions{MaxBacklog: 8 << 20, Memory: true}
 
 // dropStreams deletes the route stream and lease bucket of subjects when
 // the test ends (after its routers stopped).
