@@ -182,6 +182,11 @@ func (in *inbound) step(ctx context.Context, el *dom.Element) error {
 		return in.receiving(ctx, el)
 	case stanza.IsStanza(el) && el.Space == stream.NSServer:
 		return in.stanza(el)
+	case isElem(el, stream.NS, "error"):
+		// RFC 6120 section 4.9.1: the peer ends its stream with an error;
+		// it is logged and our stream is closed without an error of ours.
+		in.log.Info("s2s inbound stream error from peer", "condition", string(stream.ParseError(el).Condition), "peer", in.peer)
+		return stream.ErrClosed
 	}
 	return &stream.Error{Condition: stream.UnsupportedStanzaType, Text: "<" + el.Local + "/> is not understood here"}
 }

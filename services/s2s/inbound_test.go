@@ -1,6 +1,7 @@
 package s2s
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -316,4 +317,26 @@ func pairUpOn(t *testing.T, e *env, mod func(*Config)) (*env, *node, *node) {
 	federate(a, b)
 	exchange(t, e, a, b, 0)
 	return e, a, b
+}
+
+// A peer that ends its stream with an error gets our closing tag, not a
+// stream error of our own (RFC 6120 section 4.9.1.1), and other streams
+// carry on.
+func TestPeerStreamErrorIsAnsweredWithCloseNotError_RFC6120_4_9_1(t *testing.T) {
+	e, a, b := pairUp(t)
+	p := dialRaw(t, b.srv.Addr().String(), "a.test", "b.test", nil)
+	p.writeRaw(`<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>`)
+	for {
+		el, err := p.r.Next()
+		if errors.Is(err, stream.ErrClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("stream ended without </stream:stream>: %v", err)
+		}
+		if isElem(el, stream.NS, "error") {
+			t.Fatalf("got a stream error back: %s", stream.ParseError(el).Condition)
+		}
+	}
+	untouched(t, e, a, b)
 }
