@@ -12,7 +12,7 @@
 #   CLUSTER_PORT     first of the internal ports (gRPC and health) (17100)
 #   C2S1_LISTEN      first c2s node, STARTTLS (127.0.0.1:5222)
 #   C2S2_LISTEN      second c2s node, STARTTLS (127.0.0.1:5322)
-#   S2S_LISTEN       s2s node, server-to-server streams (127.0.0.1:CLUSTER_PORT+20)
+#   S2S_LISTEN       s2s node, server-to-server streams (127.0.0.1:CLUSTER_PORT+19)
 #   CLUSTER_DOMAIN   XMPP domain (localhost)
 #   NATS_URL         NATS server (nats://127.0.0.1:4222)
 #   REDIS_ADDR       Redis server (127.0.0.1:6379)
@@ -85,8 +85,8 @@ health_router1="127.0.0.1:$((port + 12))"
 health_router2="127.0.0.1:$((port + 13))"
 health_c2s1="127.0.0.1:$((port + 14))"
 health_c2s2="127.0.0.1:$((port + 15))"
-health_s2s="127.0.0.1:$((port + 16))"
-s2s_listen="${S2S_LISTEN:-127.0.0.1:$((port + 20))}"
+health_s2s="127.0.0.1:$((port + 18))"
+s2s_listen="${S2S_LISTEN:-127.0.0.1:$((port + 19))}"
 common=(--log-format json --shutdown-timeout 10s --startup-timeout 30s "${tls_args[@]}")
 bus=(--nats-url "$nats_url" --subject-prefix "$prefix" --domain "$domain")
 

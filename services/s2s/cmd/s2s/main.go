@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/certs"
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
 	"github.com/switchboard-xmpp/switchboard/services/s2s"
 )
@@ -168,7 +169,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return set.Wrap(where, err)
 	}
 
-	nc, err := connectNATS(ctx, log, s.natsURL, "switchboard-s2s-"+s.node, s.startup)
+	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-s2s-"+s.node, s.startup)
 	if err != nil {
 		return set.Wrap("nats-url", err)
 	}
@@ -222,7 +223,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	})
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("s2s", srv.Run)
-	p.OnStop("NATS", func(ctx context.Context) error { return drain(ctx, nc) })
+	p.OnStop("NATS", func(ctx context.Context) error { return natsconn.Drain(ctx, nc) })
 	if p.HTTP, err = health.Listen(s.healthListen, probe); err != nil {
 		return set.Wrap("health-listen", err)
 	}
@@ -334,33 +335,6 @@ func lockDir(dir string) (unlock func(), err error) {
 	}, nil
 }
 
-// connectNATS connects to url, waiting up to timeout for a first
-// connection; later outages are retried forever.
-func connectNATS(ctx context.Context, log *slog.Logger, url, name string, timeout time.Duration) (*nats.Conn, error) {
-	var nc *nats.Conn
-	err := health.Await(ctx, log, "NATS", url, timeout, func(context.Context) error {
-		var err error
-		nc, err = nats.Connect(url,
-			nats.Name(name),
-			nats.Timeout(2*time.Second),
-			nats.MaxReconnects(-1),
-			nats.ReconnectWait(500*time.Millisecond),
-			nats.ReconnectJitter(250*time.Millisecond, time.Second),
-			nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
-				if c.IsClosed() || c.IsDraining() {
-					return
-				}
-				log.Warn("NATS disconnected; reconnecting", "err", err)
-			}),
-			nats.ReconnectHandler(func(c *nats.Conn) {
-				log.Info("NATS reconnected", "url", c.ConnectedUrl())
-			}),
-		)
-		return err
-	})
-	return nc, err
-}
-
 // leaseBucket makes or opens the bucket of the pairs' leases, waiting up
 // to timeout for JetStream to answer.
 func leaseBucket(ctx context.Context, log *slog.Logger, nc *nats.Conn, subjects bus.Subjects, ttl, timeout time.Duration) (jetstream.KeyValue, error) {
@@ -376,20 +350,4 @@ func leaseBucket(ctx context.Context, log *slog.Logger, nc *nats.Conn, subjects 
 		return err
 	})
 	return kv, err
-}
-
-// drain flushes what the connection still has to send and closes it.
-func drain(ctx context.Context, nc *nats.Conn) error {
-	done := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(done) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-		return err
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		nc.Close()
-	}
-	return nil
 }
