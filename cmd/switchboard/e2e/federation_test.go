@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -67,6 +68,13 @@ func (s *fedServer) login(t *testing.T, local, resource string) *client.Client {
 	if err := s.app.Roster().CreateAccount(ctx, bareJID.String(), password(local)); err != nil {
 		t.Fatalf("CreateAccount %s: %v", bareJID, err)
 	}
+	return s.dialLogin(t, local, resource)
+}
+
+// dialLogin logs the existing account local@domain in as resource.
+func (s *fedServer) dialLogin(t *testing.T, local, resource string) *client.Client {
+	t.Helper()
+	bareJID := jid.MustParse(local + "@" + s.domain)
 	return s.dialConfig(t, client.Config{
 		JID:        bareJID,
 		Password:   password(local),
@@ -77,14 +85,25 @@ func (s *fedServer) login(t *testing.T, local, resource string) *client.Client {
 	})
 }
 
-// federatedChat sends a message each way between alice@a.test and
-// bob@b.test and checks each arrives from the other domain. It skips the
-// test when the router still bounces remote domains itself (the s2s
-// service never saw the stanza): that half of issue 5 lives in
-// services/router.
-func federatedChat(t *testing.T, a, b *fedServer, method string) {
+// federated runs everything issue 5 asks of two federated domains over
+// one s2s method: messages both ways, a mutual subscription between
+// alice@a.test and bob@b.test, and each one's presence at the other, both
+// available and unavailable.
+func federated(t *testing.T, a, b *fedServer, method string) {
 	alice := a.login(t, "alice", "phone")
 	bob := b.login(t, "bob", "desk")
+	federatedChat(t, a, b, alice, bob)
+	for _, s := range []*fedServer{a, b} {
+		s.logs.wait(t, ioTimeout, "outbound stream up by "+method, msgIs("s2s outbound stream up", "method", method))
+		s.logs.wait(t, ioTimeout, "inbound authenticated by "+method, msgIs("s2s inbound authenticated", "method", method))
+	}
+	federatedPresence(t, a, b, alice, bob)
+}
+
+// federatedChat sends a message each way between alice@a.test and
+// bob@b.test and checks each arrives from the other domain, and not back
+// to the sender as a bounce.
+func federatedChat(t *testing.T, a, b *fedServer, alice, bob *client.Client) {
 	m := client.Message{ID: "fed1", To: b.jid("bob", "desk"), Type: client.MessageChat, Body: "hello from a.test"}
 	send(t, alice, m)
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
@@ -119,10 +138,151 @@ func federatedChat(t *testing.T, a, b *fedServer, method string) {
 	send(t, bob, client.Message{ID: "fed2", To: a.jid("alice", "phone"), Type: client.MessageChat, Body: "hello from b.test"})
 	got = nextMessage(t, alice)
 	checkMessage(t, "alice", got, client.Message{ID: "fed2", From: b.jid("bob", "desk"), To: a.jid("alice", "phone"), Type: client.MessageChat, Body: "hello from b.test"})
-	for _, s := range []*fedServer{a, b} {
-		s.logs.wait(t, ioTimeout, "outbound stream up by "+method, msgIs("s2s outbound stream up", "method", method))
-		s.logs.wait(t, ioTimeout, "inbound authenticated by "+method, msgIs("s2s inbound authenticated", "method", method))
+}
+
+// presences reads a client's presence and keeps what one wait skipped
+// for the next, since stanzas from two senders (or a server's presence
+// and its subscription answer) need not come in a set order.
+type presences struct {
+	c    *client.Client
+	held []client.Presence
+}
+
+// wait returns the first presence from from of type typ, held or coming
+// within ioTimeout.
+func (w *presences) wait(t *testing.T, from jid.JID, typ client.PresenceType, what string) client.Presence {
+	t.Helper()
+	for i, p := range w.held {
+		if p.From == from && p.Type == typ {
+			w.held = append(w.held[:i], w.held[i+1:]...)
+			return p
+		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	for {
+		p, err := w.c.NextPresence(ctx)
+		if err != nil {
+			var seen []string
+			for _, h := range w.held {
+				seen = append(seen, fmt.Sprintf("%q<%s>", h.Type, h.From))
+			}
+			t.Fatalf("%s: waiting for %s (presence type %q from %s): %v; holding %v", w.c.JID(), what, typ, from, err, seen)
+		}
+		if p.From == from && p.Type == typ {
+			return p
+		}
+		w.held = append(w.held, p)
+	}
+}
+
+// waitPush reads c's roster pushes until one for contact with
+// subscription sub and no pending request comes, and fails at ioTimeout.
+func waitPush(t *testing.T, c *client.Client, contact jid.JID, sub client.Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	var seen []string
+	for {
+		p, err := c.NextRosterPush(ctx)
+		if err != nil {
+			t.Fatalf("%s: waiting for a roster push of %s with subscription %s: %v; saw %v", c.JID(), contact, sub, err, seen)
+		}
+		if p.Item.JID == contact.Bare() && p.Item.Subscription == sub && !p.Item.Ask {
+			return
+		}
+		seen = append(seen, fmt.Sprintf("%s:%s ask=%v", p.Item.JID, p.Item.Subscription, p.Item.Ask))
+	}
+}
+
+// checkItem fetches c's roster and checks its item for contact.
+func checkItem(t *testing.T, c *client.Client, contact jid.JID, sub client.Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	r, err := c.Roster(ctx)
+	if err != nil {
+		t.Fatalf("%s: roster: %v", c.JID(), err)
+	}
+	for _, it := range r.Items {
+		if it.JID == contact.Bare() {
+			if it.Subscription != sub || it.Ask {
+				t.Fatalf("%s: roster item %+v, want subscription %s without ask", c.JID(), it, sub)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s: roster %+v has no item for %s", c.JID(), r.Items, contact.Bare())
+}
+
+// federatedPresence makes alice@a.test and bob@b.test subscribe to each
+// other (RFC 6121 3.1) across the s2s link and checks the rosters and
+// the presence each side sees (4.2, 4.3, 4.5): available after each
+// approval and at a new login (the probe answered by the other domain),
+// unavailable when the other logs out.
+func federatedPresence(t *testing.T, a, b *fedServer, alice, bob *client.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*ioTimeout)
+	defer cancel()
+	aliceBare, bobBare := alice.JID().Bare(), bob.JID().Bare()
+	aliceP, bobP := &presences{c: alice}, &presences{c: bob}
+	for _, w := range []*presences{aliceP, bobP} {
+		if _, err := w.c.Online(ctx, client.Presence{}); err != nil {
+			t.Fatalf("%s: online: %v", w.c.JID(), err)
+		}
+		w.wait(t, w.c.JID(), client.PresenceAvailable, "the echo of its own initial presence")
+	}
+
+	// Alice subscribes to bob; bob approves: alice gets 'to' and bob's
+	// presence.
+	if err := alice.Subscribe(ctx, bobBare); err != nil {
+		t.Fatal(err)
+	}
+	bobP.wait(t, aliceBare, client.PresenceSubscribe, "alice's subscription request")
+	if err := bob.ApproveSubscription(ctx, aliceBare); err != nil {
+		t.Fatal(err)
+	}
+	waitPush(t, bob, aliceBare, client.SubscriptionFrom)
+	waitPush(t, alice, bobBare, client.SubscriptionTo)
+	aliceP.wait(t, bobBare, client.PresenceSubscribed, "bob's approval")
+	aliceP.wait(t, bob.JID(), client.PresenceAvailable, "bob's presence after his approval")
+
+	// Bob subscribes to alice; alice approves: both ways.
+	if err := bob.Subscribe(ctx, aliceBare); err != nil {
+		t.Fatal(err)
+	}
+	aliceP.wait(t, bobBare, client.PresenceSubscribe, "bob's subscription request")
+	if err := alice.ApproveSubscription(ctx, bobBare); err != nil {
+		t.Fatal(err)
+	}
+	waitPush(t, alice, bobBare, client.SubscriptionBoth)
+	waitPush(t, bob, aliceBare, client.SubscriptionBoth)
+	bobP.wait(t, aliceBare, client.PresenceSubscribed, "alice's approval")
+	bobP.wait(t, alice.JID(), client.PresenceAvailable, "alice's presence after her approval")
+	checkItem(t, alice, bobBare, client.SubscriptionBoth)
+	checkItem(t, bob, aliceBare, client.SubscriptionBoth)
+
+	// Bob logs out: alice learns it.
+	if err := bob.Close(ctx); err != nil {
+		t.Fatalf("bob Close: %v", err)
+	}
+	aliceP.wait(t, bob.JID(), client.PresenceUnavailable, "bob's logout")
+
+	// Bob logs in again: alice sees him; his probe brings him alice's
+	// presence from a.test.
+	bob2 := b.dialLogin(t, "bob", "laptop")
+	bob2P := &presences{c: bob2}
+	if _, err := bob2.Online(ctx, client.Presence{}); err != nil {
+		t.Fatalf("bob online again: %v", err)
+	}
+	bob2P.wait(t, alice.JID(), client.PresenceAvailable, "alice's presence, answering bob's probe")
+	aliceP.wait(t, bob2.JID(), client.PresenceAvailable, "bob's presence at his new login")
+	checkItem(t, bob2, aliceBare, client.SubscriptionBoth)
+
+	// Alice logs out: bob learns it.
+	if err := alice.Close(ctx); err != nil {
+		t.Fatalf("alice Close: %v", err)
+	}
+	bob2P.wait(t, alice.JID(), client.PresenceUnavailable, "alice's logout")
 }
 
 // Out of the box: self-signed certificates made on first start, a
@@ -136,7 +296,7 @@ func TestTwoDomainsFederateByDialback_XEP0220(t *testing.T) {
 			t.Fatalf("dialback secret in %s: %v %v", s.cfg.DataDir, fi, err)
 		}
 	}
-	federatedChat(t, a, b, "dialback")
+	federated(t, a, b, "dialback")
 }
 
 // With certificates from a CA both trust, valid for each domain: SASL
@@ -154,7 +314,7 @@ func TestTwoDomainsFederateBySASLExternal_RFC6120_13_7_2(t *testing.T) {
 	}
 	a := startDomain(t, "a.test", addrA, "b.test", addrB, withCert("a.test"))
 	b := startDomain(t, "b.test", addrB, "a.test", addrA, withCert("b.test"))
-	federatedChat(t, a, b, "EXTERNAL")
+	federated(t, a, b, "EXTERNAL")
 }
 
 // testCA writes a CA certificate to dir and returns its file and a
