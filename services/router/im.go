@@ -371,10 +371,13 @@ func (j *job) outboundSubscription(user, contact jid.JID, typ string, el *dom.El
 		j.r.log.Error("router: ApplySubscription failed", append(j.attrs(), "user", user.String(), "err", err)...)
 		return
 	}
-	j.subscriptionEffects(user, contact, resp)
+	// RFC 6121 3.1.5 and 3.2.2: the roster push, then the stanza routed to
+	// the contact, then the presence (or unavailable) that follows it.
+	j.rosterPushOf(user, resp)
 	if resp.GetForward() || always {
 		j.forwardSubscription(user, contact, typ, el, depth)
 	}
+	j.presenceEffects(user, contact, resp)
 }
 
 // forwardSubscription carries an outbound subscription stanza of user to
@@ -414,10 +417,11 @@ func (j *job) inboundSubscription(user, contact jid.JID, typ string, el *dom.Ele
 		j.r.log.Error("router: ApplySubscription failed", append(j.attrs(), "user", user.String(), "err", err)...)
 		return
 	}
-	j.subscriptionEffects(user, contact, resp)
+	j.rosterPushOf(user, resp)
 	if resp.GetForward() {
 		j.presenceToAvailable(user, contact.String(), typ, el)
 	}
+	j.presenceEffects(user, contact, resp)
 	if depth >= maxSubscriptionDepth {
 		return
 	}
@@ -431,13 +435,17 @@ func (j *job) inboundSubscription(user, contact jid.JID, typ string, el *dom.Ele
 	}
 }
 
-// subscriptionEffects sends what a subscription change of user's item for
-// contact calls for: the roster push, and user's presence or unavailable
-// presence to a contact that gained or lost 'from'.
-func (j *job) subscriptionEffects(user, contact jid.JID, resp *rosterv1.ApplySubscriptionResponse) {
+// rosterPushOf sends the roster push a subscription change of user's item
+// calls for.
+func (j *job) rosterPushOf(user jid.JID, resp *rosterv1.ApplySubscriptionResponse) {
 	if p := resp.GetPush(); p != nil {
 		j.pushAll(user, p)
 	}
+}
+
+// presenceEffects sends user's presence, or unavailable presence, to a
+// contact that gained or lost 'from'; it follows the subscription stanza.
+func (j *job) presenceEffects(user, contact jid.JID, resp *rosterv1.ApplySubscriptionResponse) {
 	if resp.GetSendPresence() {
 		j.sendPresenceOf(user, contact)
 	}

@@ -411,9 +411,9 @@ func TestAutoReplyAndPresenceAfterApproval_RFC6121_3_1_3_and_3_1_5(t *testing.T)
 		el := decoded(t, g)
 		kinds = append(kinds, el.Local+":"+el.Attr("type")+":"+el.Attr("from"))
 	}
-	// Bob's side first (his presence to his new subscriber), then
-	// alice's (the push, the subscribed).
-	want := "presence::bob@example.com/desk,iq:set:,presence:subscribed:bob@example.com"
+	// RFC 6121 3.1.5: the subscribed reaches alice (after her roster
+	// push), and bob's presence follows it.
+	want := "iq:set:,presence:subscribed:bob@example.com,presence::bob@example.com/desk"
 	if strings.Join(kinds, ",") != want {
 		t.Errorf("alice got %v, want %s", kinds, want)
 	}

@@ -444,13 +444,14 @@ func expectedDeliveries(typ, sender, receiver string, sb, sa, rb, ra subState) (
 	if delivered {
 		toReceiver = append(toReceiver, typ+"<"+sender+">")
 	}
-	// Presence effects, in the order the router sends them: the sender's
-	// own side first, then the receiver's.
+	// Presence effects follow the subscription stanza they come from
+	// (RFC 6121 3.1.5: the contact's server routes subscribed, then sends
+	// the contact's presence; 3.2.2 likewise for unavailable).
 	if !sb.from && sa.from {
-		toReceiver = append([]string{"available<" + sender + ">"}, toReceiver...)
+		toReceiver = append(toReceiver, "available<"+sender+">")
 	}
 	if sb.from && !sa.from {
-		toReceiver = append([]string{"unavailable<" + sender + ">"}, toReceiver...)
+		toReceiver = append(toReceiver, "unavailable<"+sender+">")
 	}
 	if !rb.from && ra.from {
 		toSender = append(toSender, "available<"+receiver+">")
