@@ -24,6 +24,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
 // testConfig is an App on loopback port 0 in a fresh data directory.
@@ -538,5 +539,48 @@ func TestNormalizeNamesTheFieldAtFault(t *testing.T) {
 	}
 	if cfg.Domain != "localhost" || cfg.C2SListen != DefaultC2SListen || cfg.C2SDirectTLSListen != "" || cfg.NodeID == "" {
 		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+// The legacy option applies to server-to-server streams too: after
+// STARTTLS on the s2s listener, a peer that knows only
+// TLS_RSA_WITH_3DES_EDE_CBC_SHA completes the handshake; without the
+// option it does not.
+func TestLegacy3DESAppliesToS2SStreams(t *testing.T) {
+	for _, legacy := range []bool{true, false} {
+		cfg := testConfig(t)
+		cfg.Legacy3DES = legacy
+		cfg.S2SListen = "127.0.0.1:0"
+		a := startApp(t, cfg)
+		conn, err := net.DialTimeout("tcp", a.S2SAddr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(conn, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='peer.test' to='localhost' version='1.0'>")
+		r := stream.NewReader(conn, stream.Limits{})
+		if _, err := r.ReadHeader(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Next(); err != nil { // features
+			t.Fatal(err)
+		}
+		io.WriteString(conn, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+		if el, err := r.Next(); err != nil || el.Local != "proceed" {
+			t.Fatalf("after starttls: %v %v", el, err)
+		}
+		c := tls.Client(conn, &tls.Config{
+			InsecureSkipVerify: true,
+			MaxVersion:         tls.VersionTLS12,
+			CipherSuites:       []uint16{tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA},
+		})
+		err = c.Handshake()
+		conn.Close()
+		if legacy && err != nil {
+			t.Fatalf("3DES-only s2s handshake with the option on: %v", err)
+		}
+		if !legacy && err == nil {
+			t.Fatal("3DES-only s2s handshake completed with the option off")
+		}
 	}
 }

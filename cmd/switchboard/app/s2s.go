@@ -136,7 +136,7 @@ func (a *App) buildS2S(subjects bus.Subjects, certs []tls.Certificate) (*federat
 		Domains:  []string{cfg.Domain},
 		Node:     cfg.NodeID + "-s2s",
 		Listen:   cfg.S2SListen,
-		TLS:      tlsconf.Server(certs, false),
+		TLS:      tlsconf.Server(certs, cfg.Legacy3DES),
 		RootCAs:  roots,
 		Secret:   secret,
 		HostMap:  maps.Clone(cfg.S2SHostMap),

@@ -43,6 +43,7 @@ type settings struct {
 	subjectPrefix  string
 	listen         string
 	certFile       string
+	legacy3DES     bool
 	keyFile        string
 	dataDir        string
 	caFile         string
@@ -98,6 +99,7 @@ func declare(s *settings) *config.Set {
 		s.deny = splitList(v)
 		return nil
 	})
+	set.Bool(&s.legacy3DES, "legacy-3des", false, "also allow TLS_RSA_WITH_3DES_EDE_CBC_SHA with old peers (weak: no forward secrecy, 64-bit blocks); needs an RSA certificate, made self-signed when --cert-file is empty")
 	set.Bool(&s.refuseDialback, "refuse-dialback", false, "accept only peers that authenticate with SASL EXTERNAL (a certificate valid for their domain)")
 	set.Func("verify", "dialback-fallback", "peer certificate checks: dialback-fallback (an invalid certificate may be made up for by dialback) or required", func(v string) error {
 		switch v {
@@ -153,6 +155,10 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	if err != nil {
 		return set.Wrap("cert-file", err)
 	}
+	certList, err := certificates(s, cert)
+	if err != nil {
+		return set.Wrap("legacy-3des", err)
+	}
 	var roots *x509.CertPool
 	if s.caFile != "" {
 		pem, err := os.ReadFile(s.caFile)
@@ -184,7 +190,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		Domains:        s.domains,
 		Node:           s.node,
 		Listen:         s.listen,
-		TLS:            tlsconf.Server([]tls.Certificate{cert}, false),
+		TLS:            tlsconf.Server(certList, s.legacy3DES),
 		RootCAs:        roots,
 		Secret:         secret,
 		HostMap:        s.hostMap,
@@ -275,6 +281,26 @@ func loadCertificate(s *settings) (tls.Certificate, error) {
 	}
 	defer unlock()
 	return certs.LoadOrCreate(s.dataDir, "selfsigned-s2s-"+s.domains[0]+"-ecdsa", s.domains, false)
+}
+
+// certificates is cert, plus a self-signed RSA certificate when the legacy
+// 3DES suite is on and the operator gave no certificate (that suite's RSA
+// key exchange needs one).
+func certificates(s *settings, cert tls.Certificate) ([]tls.Certificate, error) {
+	list := []tls.Certificate{cert}
+	if !s.legacy3DES || s.certFile != "" {
+		return list, nil
+	}
+	unlock, err := lockDir(s.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	rsa, err := certs.LoadOrCreate(s.dataDir, "selfsigned-s2s-"+s.domains[0]+"-rsa", s.domains, true)
+	if err != nil {
+		return nil, err
+	}
+	return append(list, rsa), nil
 }
 
 // loadSecret returns the dialback secret and the setting it came from:
