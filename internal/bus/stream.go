@@ -105,9 +105,10 @@ func (s Subjects) EnsureLeaseBucket(ctx context.Context, js jetstream.JetStream,
 	return kv, nil
 }
 
-// DeleteState removes the route stream and the lease bucket of this
-// prefix. Tests that share a NATS server call it when they finish; an
-// operator retiring a deployment can too. Missing ones are not an error.
+// DeleteState removes everything this prefix keeps on NATS: the route
+// stream, the routers' lease bucket and the s2s lease bucket. Tests that
+// share a NATS server call it when they finish; an operator retiring a
+// deployment can too. Missing ones are not an error.
 func (s Subjects) DeleteState(ctx context.Context, js jetstream.JetStream) error {
 	var errs []error
 	if err := js.DeleteStream(ctx, s.RouteStream()); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -115,6 +116,9 @@ func (s Subjects) DeleteState(ctx context.Context, js jetstream.JetStream) error
 	}
 	if err := js.DeleteKeyValue(ctx, s.LeaseBucket()); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		errs = append(errs, fmt.Errorf("bus: delete bucket %s: %w", s.LeaseBucket(), err))
+	}
+	if err := s.DeleteS2SState(ctx, js); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -56,7 +56,7 @@ func TestMessageIDsDistinct(t *testing.T) {
 	}
 }
 
-func TestDeleteStateRemovesStreamAndBucketAndToleratesMissingOnes(t *testing.T) {
+func TestDeleteStateRemovesStreamAndBucketsAndToleratesMissingOnes(t *testing.T) {
 	srv, err := natsembed.Start(natsembed.Options{JetStreamDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -79,8 +79,14 @@ func TestDeleteStateRemovesStreamAndBucketAndToleratesMissingOnes(t *testing.T) 
 	if _, err := s.EnsureLeaseBucket(ctx, js, 3*time.Second, StreamOptions{Memory: true}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.EnsureS2SLeaseBucket(ctx, js, 3*time.Second, StreamOptions{Memory: true}); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeleteState(ctx, js); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := js.KeyValue(ctx, s.S2SLeaseBucket()); !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("s2s lease bucket still there: %v", err)
 	}
 	if _, err := js.Stream(ctx, s.RouteStream()); !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("route stream still there: %v", err)
