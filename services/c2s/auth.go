@@ -2,7 +2,6 @@ package c2s
 
 import (
 	"context"
-	"crypto"
 	_ "crypto/sha256" // crypto.SHA256 for tls-server-end-point
 	_ "crypto/sha512" // crypto.SHA384 and SHA512 likewise
 	"crypto/tls"
@@ -67,35 +66,13 @@ func channelBinding(cs tls.ConnectionState, leaf *x509.Certificate) func(string)
 			// otherwise, which is exactly that rule.
 			return cs.ExportKeyingMaterial(exporterLabel, nil, 32)
 		case sasl.CBTLSServerEndPoint:
-			return serverEndPoint(leaf)
+			if leaf == nil {
+				return nil, errNoChannelBinding
+			}
+			return sasl.TLSServerEndPoint(leaf)
 		}
 		return nil, errNoChannelBinding
 	}
-}
-
-// serverEndPoint computes the tls-server-end-point binding of RFC 5929
-// section 4.1: the certificate hashed with the hash of its signature
-// algorithm, where MD5 and SHA-1 are replaced by SHA-256. Signature
-// algorithms without a single hash (Ed25519) have no defined binding.
-func serverEndPoint(leaf *x509.Certificate) ([]byte, error) {
-	if leaf == nil {
-		return nil, errNoChannelBinding
-	}
-	var h crypto.Hash
-	switch leaf.SignatureAlgorithm {
-	case x509.MD5WithRSA, x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1,
-		x509.SHA256WithRSA, x509.SHA256WithRSAPSS, x509.ECDSAWithSHA256, x509.DSAWithSHA256:
-		h = crypto.SHA256
-	case x509.SHA384WithRSA, x509.SHA384WithRSAPSS, x509.ECDSAWithSHA384:
-		h = crypto.SHA384
-	case x509.SHA512WithRSA, x509.SHA512WithRSAPSS, x509.ECDSAWithSHA512:
-		h = crypto.SHA512
-	default:
-		return nil, errNoChannelBinding
-	}
-	hh := h.New()
-	hh.Write(leaf.Raw)
-	return hh.Sum(nil), nil
 }
 
 // tlsServer wraps a base configuration so that the certificate chosen for

@@ -2,9 +2,7 @@ package client
 
 import (
 	"context"
-	"crypto"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -366,23 +364,7 @@ func channelBinding(state *tls.ConnectionState, cbType string) ([]byte, error) {
 		if len(state.PeerCertificates) == 0 {
 			return nil, errors.New("no server certificate")
 		}
-		cert := state.PeerCertificates[0]
-		var h crypto.Hash
-		switch cert.SignatureAlgorithm {
-		case x509.MD5WithRSA, x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1,
-			x509.SHA256WithRSA, x509.SHA256WithRSAPSS, x509.ECDSAWithSHA256, x509.DSAWithSHA256:
-			h = crypto.SHA256
-		case x509.SHA384WithRSA, x509.SHA384WithRSAPSS, x509.ECDSAWithSHA384:
-			h = crypto.SHA384
-		case x509.SHA512WithRSA, x509.SHA512WithRSAPSS, x509.ECDSAWithSHA512:
-			h = crypto.SHA512
-		default:
-			// Ed25519 has no separate hash; RFC 5929 does not define it.
-			return nil, fmt.Errorf("tls-server-end-point undefined for %v", cert.SignatureAlgorithm)
-		}
-		d := h.New()
-		d.Write(cert.Raw)
-		return d.Sum(nil), nil
+		return sasl.TLSServerEndPoint(state.PeerCertificates[0])
 	}
 	return nil, fmt.Errorf("unknown channel binding type %q", cbType)
 }
