@@ -12,4 +12,4 @@ mkdir -p "$bin"
 export PATH="$bin:$PATH"
 protoc --go_out=. --go_opt=paths=source_relative \
   --go-grpc_out=. --go-grpc_opt=paths=source_relative \
-  bus/v1/*.proto roster/v1/*.proto presence/v1/*.proto
+  bus/v1/*.proto roster/v1/*.proto presence/v1/*.proto admin/v1/*.proto

@@ -106,7 +106,8 @@ func (s Subjects) EnsureLeaseBucket(ctx context.Context, js jetstream.JetStream,
 }
 
 // DeleteState removes everything this prefix keeps on NATS: the route
-// stream, the routers' lease bucket and the s2s lease bucket. Tests that
+// stream, the routers' lease bucket, the s2s lease bucket and the node
+// bucket. Tests that
 // share a NATS server call it when they finish; an operator retiring a
 // deployment can too. Missing ones are not an error.
 func (s Subjects) DeleteState(ctx context.Context, js jetstream.JetStream) error {
@@ -119,6 +120,9 @@ func (s Subjects) DeleteState(ctx context.Context, js jetstream.JetStream) error
 	}
 	if err := s.DeleteS2SState(ctx, js); err != nil {
 		errs = append(errs, err)
+	}
+	if err := js.DeleteKeyValue(ctx, s.NodeBucket()); err != nil && !errors.Is(err, jetstream.ErrBucketNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		errs = append(errs, fmt.Errorf("bus: delete bucket %s: %w", s.NodeBucket(), err))
 	}
 	return errors.Join(errs...)
 }

@@ -70,7 +70,7 @@ func (x SessionsRemoved_Reason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SessionsRemoved_Reason.Descriptor instead.
 func (SessionsRemoved_Reason) EnumDescriptor() ([]byte, []int) {
-	return file_presence_v1_presence_proto_rawDescGZIP(), []int{13, 0}
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{16, 0}
 }
 
 type Session struct {
@@ -759,6 +759,138 @@ func (x *DropNodeResponse) GetRemoved() int32 {
 	return 0
 }
 
+type CountByNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountByNodeRequest) Reset() {
+	*x = CountByNodeRequest{}
+	mi := &file_presence_v1_presence_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountByNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountByNodeRequest) ProtoMessage() {}
+
+func (x *CountByNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountByNodeRequest.ProtoReflect.Descriptor instead.
+func (*CountByNodeRequest) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{13}
+}
+
+type NodeCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Sessions      int32                  `protobuf:"varint,2,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeCount) Reset() {
+	*x = NodeCount{}
+	mi := &file_presence_v1_presence_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeCount) ProtoMessage() {}
+
+func (x *NodeCount) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeCount.ProtoReflect.Descriptor instead.
+func (*NodeCount) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *NodeCount) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *NodeCount) GetSessions() int32 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+type CountByNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nodes         []*NodeCount           `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"` // ordered by node
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountByNodeResponse) Reset() {
+	*x = CountByNodeResponse{}
+	mi := &file_presence_v1_presence_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountByNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountByNodeResponse) ProtoMessage() {}
+
+func (x *CountByNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountByNodeResponse.ProtoReflect.Descriptor instead.
+func (*CountByNodeResponse) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CountByNodeResponse) GetNodes() []*NodeCount {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
 // SessionsRemoved is published on the bus (internal/bus
 // Subjects.SessionsRemoved) when the registry removes sessions that their
 // node did not unbind, so that their contacts can be told they are
@@ -774,7 +906,7 @@ type SessionsRemoved struct {
 
 func (x *SessionsRemoved) Reset() {
 	*x = SessionsRemoved{}
-	mi := &file_presence_v1_presence_proto_msgTypes[13]
+	mi := &file_presence_v1_presence_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +918,7 @@ func (x *SessionsRemoved) String() string {
 func (*SessionsRemoved) ProtoMessage() {}
 
 func (x *SessionsRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_presence_v1_presence_proto_msgTypes[13]
+	mi := &file_presence_v1_presence_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +931,7 @@ func (x *SessionsRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionsRemoved.ProtoReflect.Descriptor instead.
 func (*SessionsRemoved) Descriptor() ([]byte, []int) {
-	return file_presence_v1_presence_proto_rawDescGZIP(), []int{13}
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SessionsRemoved) GetReason() SessionsRemoved_Reason {
@@ -864,21 +996,28 @@ const file_presence_v1_presence_proto_rawDesc = "" +
 	"\x0fDropNodeRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\",\n" +
 	"\x10DropNodeResponse\x12\x18\n" +
-	"\aremoved\x18\x01 \x01(\x05R\aremoved\"\xec\x01\n" +
+	"\aremoved\x18\x01 \x01(\x05R\aremoved\"\x14\n" +
+	"\x12CountByNodeRequest\";\n" +
+	"\tNodeCount\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x1a\n" +
+	"\bsessions\x18\x02 \x01(\x05R\bsessions\"O\n" +
+	"\x13CountByNodeResponse\x128\n" +
+	"\x05nodes\x18\x01 \x03(\v2\".switchboard.presence.v1.NodeCountR\x05nodes\"\xec\x01\n" +
 	"\x0fSessionsRemoved\x12G\n" +
 	"\x06reason\x18\x01 \x01(\x0e2/.switchboard.presence.v1.SessionsRemoved.ReasonR\x06reason\x12<\n" +
 	"\bsessions\x18\x02 \x03(\v2 .switchboard.presence.v1.SessionR\bsessions\"R\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REASON_NODE_EXPIRED\x10\x01\x12\x17\n" +
-	"\x13REASON_NODE_DROPPED\x10\x022\xcb\x04\n" +
+	"\x13REASON_NODE_DROPPED\x10\x022\xb5\x05\n" +
 	"\x0fSessionRegistry\x12S\n" +
 	"\x04Bind\x12$.switchboard.presence.v1.BindRequest\x1a%.switchboard.presence.v1.BindResponse\x12Y\n" +
 	"\x06Unbind\x12&.switchboard.presence.v1.UnbindRequest\x1a'.switchboard.presence.v1.UnbindResponse\x12h\n" +
 	"\vSetPresence\x12+.switchboard.presence.v1.SetPresenceRequest\x1a,.switchboard.presence.v1.SetPresenceResponse\x12Y\n" +
 	"\x06Lookup\x12&.switchboard.presence.v1.LookupRequest\x1a'.switchboard.presence.v1.LookupResponse\x12b\n" +
 	"\tHeartbeat\x12).switchboard.presence.v1.HeartbeatRequest\x1a*.switchboard.presence.v1.HeartbeatResponse\x12_\n" +
-	"\bDropNode\x12(.switchboard.presence.v1.DropNodeRequest\x1a).switchboard.presence.v1.DropNodeResponseBFZDgithub.com/switchboard-xmpp/switchboard/proto/presence/v1;presencev1b\x06proto3"
+	"\bDropNode\x12(.switchboard.presence.v1.DropNodeRequest\x1a).switchboard.presence.v1.DropNodeResponse\x12h\n" +
+	"\vCountByNode\x12+.switchboard.presence.v1.CountByNodeRequest\x1a,.switchboard.presence.v1.CountByNodeResponseBFZDgithub.com/switchboard-xmpp/switchboard/proto/presence/v1;presencev1b\x06proto3"
 
 var (
 	file_presence_v1_presence_proto_rawDescOnce sync.Once
@@ -893,7 +1032,7 @@ func file_presence_v1_presence_proto_rawDescGZIP() []byte {
 }
 
 var file_presence_v1_presence_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_presence_v1_presence_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_presence_v1_presence_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_presence_v1_presence_proto_goTypes = []any{
 	(SessionsRemoved_Reason)(0), // 0: switchboard.presence.v1.SessionsRemoved.Reason
 	(*Session)(nil),             // 1: switchboard.presence.v1.Session
@@ -909,30 +1048,36 @@ var file_presence_v1_presence_proto_goTypes = []any{
 	(*HeartbeatResponse)(nil),   // 11: switchboard.presence.v1.HeartbeatResponse
 	(*DropNodeRequest)(nil),     // 12: switchboard.presence.v1.DropNodeRequest
 	(*DropNodeResponse)(nil),    // 13: switchboard.presence.v1.DropNodeResponse
-	(*SessionsRemoved)(nil),     // 14: switchboard.presence.v1.SessionsRemoved
+	(*CountByNodeRequest)(nil),  // 14: switchboard.presence.v1.CountByNodeRequest
+	(*NodeCount)(nil),           // 15: switchboard.presence.v1.NodeCount
+	(*CountByNodeResponse)(nil), // 16: switchboard.presence.v1.CountByNodeResponse
+	(*SessionsRemoved)(nil),     // 17: switchboard.presence.v1.SessionsRemoved
 }
 var file_presence_v1_presence_proto_depIdxs = []int32{
 	1,  // 0: switchboard.presence.v1.BindResponse.replaced:type_name -> switchboard.presence.v1.Session
 	1,  // 1: switchboard.presence.v1.LookupResponse.sessions:type_name -> switchboard.presence.v1.Session
-	0,  // 2: switchboard.presence.v1.SessionsRemoved.reason:type_name -> switchboard.presence.v1.SessionsRemoved.Reason
-	1,  // 3: switchboard.presence.v1.SessionsRemoved.sessions:type_name -> switchboard.presence.v1.Session
-	2,  // 4: switchboard.presence.v1.SessionRegistry.Bind:input_type -> switchboard.presence.v1.BindRequest
-	4,  // 5: switchboard.presence.v1.SessionRegistry.Unbind:input_type -> switchboard.presence.v1.UnbindRequest
-	6,  // 6: switchboard.presence.v1.SessionRegistry.SetPresence:input_type -> switchboard.presence.v1.SetPresenceRequest
-	8,  // 7: switchboard.presence.v1.SessionRegistry.Lookup:input_type -> switchboard.presence.v1.LookupRequest
-	10, // 8: switchboard.presence.v1.SessionRegistry.Heartbeat:input_type -> switchboard.presence.v1.HeartbeatRequest
-	12, // 9: switchboard.presence.v1.SessionRegistry.DropNode:input_type -> switchboard.presence.v1.DropNodeRequest
-	3,  // 10: switchboard.presence.v1.SessionRegistry.Bind:output_type -> switchboard.presence.v1.BindResponse
-	5,  // 11: switchboard.presence.v1.SessionRegistry.Unbind:output_type -> switchboard.presence.v1.UnbindResponse
-	7,  // 12: switchboard.presence.v1.SessionRegistry.SetPresence:output_type -> switchboard.presence.v1.SetPresenceResponse
-	9,  // 13: switchboard.presence.v1.SessionRegistry.Lookup:output_type -> switchboard.presence.v1.LookupResponse
-	11, // 14: switchboard.presence.v1.SessionRegistry.Heartbeat:output_type -> switchboard.presence.v1.HeartbeatResponse
-	13, // 15: switchboard.presence.v1.SessionRegistry.DropNode:output_type -> switchboard.presence.v1.DropNodeResponse
-	10, // [10:16] is the sub-list for method output_type
-	4,  // [4:10] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	15, // 2: switchboard.presence.v1.CountByNodeResponse.nodes:type_name -> switchboard.presence.v1.NodeCount
+	0,  // 3: switchboard.presence.v1.SessionsRemoved.reason:type_name -> switchboard.presence.v1.SessionsRemoved.Reason
+	1,  // 4: switchboard.presence.v1.SessionsRemoved.sessions:type_name -> switchboard.presence.v1.Session
+	2,  // 5: switchboard.presence.v1.SessionRegistry.Bind:input_type -> switchboard.presence.v1.BindRequest
+	4,  // 6: switchboard.presence.v1.SessionRegistry.Unbind:input_type -> switchboard.presence.v1.UnbindRequest
+	6,  // 7: switchboard.presence.v1.SessionRegistry.SetPresence:input_type -> switchboard.presence.v1.SetPresenceRequest
+	8,  // 8: switchboard.presence.v1.SessionRegistry.Lookup:input_type -> switchboard.presence.v1.LookupRequest
+	10, // 9: switchboard.presence.v1.SessionRegistry.Heartbeat:input_type -> switchboard.presence.v1.HeartbeatRequest
+	12, // 10: switchboard.presence.v1.SessionRegistry.DropNode:input_type -> switchboard.presence.v1.DropNodeRequest
+	14, // 11: switchboard.presence.v1.SessionRegistry.CountByNode:input_type -> switchboard.presence.v1.CountByNodeRequest
+	3,  // 12: switchboard.presence.v1.SessionRegistry.Bind:output_type -> switchboard.presence.v1.BindResponse
+	5,  // 13: switchboard.presence.v1.SessionRegistry.Unbind:output_type -> switchboard.presence.v1.UnbindResponse
+	7,  // 14: switchboard.presence.v1.SessionRegistry.SetPresence:output_type -> switchboard.presence.v1.SetPresenceResponse
+	9,  // 15: switchboard.presence.v1.SessionRegistry.Lookup:output_type -> switchboard.presence.v1.LookupResponse
+	11, // 16: switchboard.presence.v1.SessionRegistry.Heartbeat:output_type -> switchboard.presence.v1.HeartbeatResponse
+	13, // 17: switchboard.presence.v1.SessionRegistry.DropNode:output_type -> switchboard.presence.v1.DropNodeResponse
+	16, // 18: switchboard.presence.v1.SessionRegistry.CountByNode:output_type -> switchboard.presence.v1.CountByNodeResponse
+	12, // [12:19] is the sub-list for method output_type
+	5,  // [5:12] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_presence_v1_presence_proto_init() }
@@ -946,7 +1091,7 @@ func file_presence_v1_presence_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presence_v1_presence_proto_rawDesc), len(file_presence_v1_presence_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

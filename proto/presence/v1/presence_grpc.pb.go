@@ -28,6 +28,7 @@ const (
 	SessionRegistry_Lookup_FullMethodName      = "/switchboard.presence.v1.SessionRegistry/Lookup"
 	SessionRegistry_Heartbeat_FullMethodName   = "/switchboard.presence.v1.SessionRegistry/Heartbeat"
 	SessionRegistry_DropNode_FullMethodName    = "/switchboard.presence.v1.SessionRegistry/DropNode"
+	SessionRegistry_CountByNode_FullMethodName = "/switchboard.presence.v1.SessionRegistry/CountByNode"
 )
 
 // SessionRegistryClient is the client API for SessionRegistry service.
@@ -53,6 +54,8 @@ type SessionRegistryClient interface {
 	// cleanly or starts again under the same name, and announces them in a
 	// SessionsRemoved event.
 	DropNode(ctx context.Context, in *DropNodeRequest, opts ...grpc.CallOption) (*DropNodeResponse, error)
+	// CountByNode returns how many sessions each node has bound.
+	CountByNode(ctx context.Context, in *CountByNodeRequest, opts ...grpc.CallOption) (*CountByNodeResponse, error)
 }
 
 type sessionRegistryClient struct {
@@ -123,6 +126,16 @@ func (c *sessionRegistryClient) DropNode(ctx context.Context, in *DropNodeReques
 	return out, nil
 }
 
+func (c *sessionRegistryClient) CountByNode(ctx context.Context, in *CountByNodeRequest, opts ...grpc.CallOption) (*CountByNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CountByNodeResponse)
+	err := c.cc.Invoke(ctx, SessionRegistry_CountByNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionRegistryServer is the server API for SessionRegistry service.
 // All implementations must embed UnimplementedSessionRegistryServer
 // for forward compatibility.
@@ -146,6 +159,8 @@ type SessionRegistryServer interface {
 	// cleanly or starts again under the same name, and announces them in a
 	// SessionsRemoved event.
 	DropNode(context.Context, *DropNodeRequest) (*DropNodeResponse, error)
+	// CountByNode returns how many sessions each node has bound.
+	CountByNode(context.Context, *CountByNodeRequest) (*CountByNodeResponse, error)
 	mustEmbedUnimplementedSessionRegistryServer()
 }
 
@@ -173,6 +188,9 @@ func (UnimplementedSessionRegistryServer) Heartbeat(context.Context, *HeartbeatR
 }
 func (UnimplementedSessionRegistryServer) DropNode(context.Context, *DropNodeRequest) (*DropNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DropNode not implemented")
+}
+func (UnimplementedSessionRegistryServer) CountByNode(context.Context, *CountByNodeRequest) (*CountByNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CountByNode not implemented")
 }
 func (UnimplementedSessionRegistryServer) mustEmbedUnimplementedSessionRegistryServer() {}
 func (UnimplementedSessionRegistryServer) testEmbeddedByValue()                         {}
@@ -303,6 +321,24 @@ func _SessionRegistry_DropNode_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionRegistry_CountByNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CountByNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionRegistryServer).CountByNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionRegistry_CountByNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionRegistryServer).CountByNode(ctx, req.(*CountByNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SessionRegistry_ServiceDesc is the grpc.ServiceDesc for SessionRegistry service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -333,6 +369,10 @@ var SessionRegistry_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DropNode",
 			Handler:    _SessionRegistry_DropNode_Handler,
+		},
+		{
+			MethodName: "CountByNode",
+			Handler:    _SessionRegistry_CountByNode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -418,6 +418,266 @@ func (x *AccountExistsResponse) GetExists() bool {
 	return false
 }
 
+type Account struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"`
+	Disabled      bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	CreatedUnixMs int64                  `protobuf:"varint,3,opt,name=created_unix_ms,json=createdUnixMs,proto3" json:"created_unix_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Account) Reset() {
+	*x = Account{}
+	mi := &file_roster_v1_roster_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Account) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Account) ProtoMessage() {}
+
+func (x *Account) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Account.ProtoReflect.Descriptor instead.
+func (*Account) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Account) GetJid() string {
+	if x != nil {
+		return x.Jid
+	}
+	return ""
+}
+
+func (x *Account) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *Account) GetCreatedUnixMs() int64 {
+	if x != nil {
+		return x.CreatedUnixMs
+	}
+	return 0
+}
+
+type ListAccountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Domain        string                 `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`                        // empty: every domain
+	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`   // 0: 100; at most 1000
+	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"` // opaque, from next_page_token
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsRequest) Reset() {
+	*x = ListAccountsRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsRequest) ProtoMessage() {}
+
+func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListAccountsRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+func (x *ListAccountsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAccountsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAccountsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accounts      []*Account             `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"` // empty on the last page
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsResponse) Reset() {
+	*x = ListAccountsResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsResponse) ProtoMessage() {}
+
+func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListAccountsResponse) GetAccounts() []*Account {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *ListAccountsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type SetAccountDisabledRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"`
+	Disabled      bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountDisabledRequest) Reset() {
+	*x = SetAccountDisabledRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountDisabledRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountDisabledRequest) ProtoMessage() {}
+
+func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
+func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SetAccountDisabledRequest) GetJid() string {
+	if x != nil {
+		return x.Jid
+	}
+	return ""
+}
+
+func (x *SetAccountDisabledRequest) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+type SetAccountDisabledResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountDisabledResponse) Reset() {
+	*x = SetAccountDisabledResponse{}
+	mi := &file_roster_v1_roster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountDisabledResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountDisabledResponse) ProtoMessage() {}
+
+func (x *SetAccountDisabledResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountDisabledResponse.ProtoReflect.Descriptor instead.
+func (*SetAccountDisabledResponse) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{12}
+}
+
 type GetCredentialsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"`
@@ -427,7 +687,7 @@ type GetCredentialsRequest struct {
 
 func (x *GetCredentialsRequest) Reset() {
 	*x = GetCredentialsRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[8]
+	mi := &file_roster_v1_roster_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -439,7 +699,7 @@ func (x *GetCredentialsRequest) String() string {
 func (*GetCredentialsRequest) ProtoMessage() {}
 
 func (x *GetCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[8]
+	mi := &file_roster_v1_roster_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -452,7 +712,7 @@ func (x *GetCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*GetCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{8}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetCredentialsRequest) GetJid() string {
@@ -476,7 +736,7 @@ type ScramCredential struct {
 
 func (x *ScramCredential) Reset() {
 	*x = ScramCredential{}
-	mi := &file_roster_v1_roster_proto_msgTypes[9]
+	mi := &file_roster_v1_roster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -488,7 +748,7 @@ func (x *ScramCredential) String() string {
 func (*ScramCredential) ProtoMessage() {}
 
 func (x *ScramCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[9]
+	mi := &file_roster_v1_roster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -501,7 +761,7 @@ func (x *ScramCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScramCredential.ProtoReflect.Descriptor instead.
 func (*ScramCredential) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{9}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ScramCredential) GetHash() string {
@@ -553,7 +813,7 @@ type GetCredentialsResponse struct {
 
 func (x *GetCredentialsResponse) Reset() {
 	*x = GetCredentialsResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[10]
+	mi := &file_roster_v1_roster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -565,7 +825,7 @@ func (x *GetCredentialsResponse) String() string {
 func (*GetCredentialsResponse) ProtoMessage() {}
 
 func (x *GetCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[10]
+	mi := &file_roster_v1_roster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -578,7 +838,7 @@ func (x *GetCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*GetCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{10}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetCredentialsResponse) GetScram() []*ScramCredential {
@@ -624,7 +884,7 @@ type RosterItem struct {
 
 func (x *RosterItem) Reset() {
 	*x = RosterItem{}
-	mi := &file_roster_v1_roster_proto_msgTypes[11]
+	mi := &file_roster_v1_roster_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +896,7 @@ func (x *RosterItem) String() string {
 func (*RosterItem) ProtoMessage() {}
 
 func (x *RosterItem) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[11]
+	mi := &file_roster_v1_roster_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +909,7 @@ func (x *RosterItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RosterItem.ProtoReflect.Descriptor instead.
 func (*RosterItem) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{11}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RosterItem) GetJid() string {
@@ -706,7 +966,7 @@ type RosterPush struct {
 
 func (x *RosterPush) Reset() {
 	*x = RosterPush{}
-	mi := &file_roster_v1_roster_proto_msgTypes[12]
+	mi := &file_roster_v1_roster_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -718,7 +978,7 @@ func (x *RosterPush) String() string {
 func (*RosterPush) ProtoMessage() {}
 
 func (x *RosterPush) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[12]
+	mi := &file_roster_v1_roster_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -731,7 +991,7 @@ func (x *RosterPush) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RosterPush.ProtoReflect.Descriptor instead.
 func (*RosterPush) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{12}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RosterPush) GetItem() *RosterItem {
@@ -762,7 +1022,7 @@ type Presence struct {
 
 func (x *Presence) Reset() {
 	*x = Presence{}
-	mi := &file_roster_v1_roster_proto_msgTypes[13]
+	mi := &file_roster_v1_roster_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +1034,7 @@ func (x *Presence) String() string {
 func (*Presence) ProtoMessage() {}
 
 func (x *Presence) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[13]
+	mi := &file_roster_v1_roster_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +1047,7 @@ func (x *Presence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Presence.ProtoReflect.Descriptor instead.
 func (*Presence) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{13}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Presence) GetFrom() string {
@@ -829,7 +1089,7 @@ type GetRosterRequest struct {
 
 func (x *GetRosterRequest) Reset() {
 	*x = GetRosterRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[14]
+	mi := &file_roster_v1_roster_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +1101,7 @@ func (x *GetRosterRequest) String() string {
 func (*GetRosterRequest) ProtoMessage() {}
 
 func (x *GetRosterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[14]
+	mi := &file_roster_v1_roster_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +1114,7 @@ func (x *GetRosterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRosterRequest.ProtoReflect.Descriptor instead.
 func (*GetRosterRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{14}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRosterRequest) GetUser() string {
@@ -895,7 +1155,7 @@ type GetRosterResponse struct {
 
 func (x *GetRosterResponse) Reset() {
 	*x = GetRosterResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[15]
+	mi := &file_roster_v1_roster_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1167,7 @@ func (x *GetRosterResponse) String() string {
 func (*GetRosterResponse) ProtoMessage() {}
 
 func (x *GetRosterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[15]
+	mi := &file_roster_v1_roster_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1180,7 @@ func (x *GetRosterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRosterResponse.ProtoReflect.Descriptor instead.
 func (*GetRosterResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{15}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRosterResponse) GetUnchanged() bool {
@@ -970,7 +1230,7 @@ type SetItemRequest struct {
 
 func (x *SetItemRequest) Reset() {
 	*x = SetItemRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[16]
+	mi := &file_roster_v1_roster_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1242,7 @@ func (x *SetItemRequest) String() string {
 func (*SetItemRequest) ProtoMessage() {}
 
 func (x *SetItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[16]
+	mi := &file_roster_v1_roster_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1255,7 @@ func (x *SetItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetItemRequest.ProtoReflect.Descriptor instead.
 func (*SetItemRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{16}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetItemRequest) GetUser() string {
@@ -1028,7 +1288,7 @@ type SetItemResponse struct {
 
 func (x *SetItemResponse) Reset() {
 	*x = SetItemResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[17]
+	mi := &file_roster_v1_roster_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1300,7 @@ func (x *SetItemResponse) String() string {
 func (*SetItemResponse) ProtoMessage() {}
 
 func (x *SetItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[17]
+	mi := &file_roster_v1_roster_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1313,7 @@ func (x *SetItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetItemResponse.ProtoReflect.Descriptor instead.
 func (*SetItemResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{17}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetItemResponse) GetPush() *RosterPush {
@@ -1074,7 +1334,7 @@ type RemoveItemRequest struct {
 
 func (x *RemoveItemRequest) Reset() {
 	*x = RemoveItemRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[18]
+	mi := &file_roster_v1_roster_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1346,7 @@ func (x *RemoveItemRequest) String() string {
 func (*RemoveItemRequest) ProtoMessage() {}
 
 func (x *RemoveItemRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[18]
+	mi := &file_roster_v1_roster_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1359,7 @@ func (x *RemoveItemRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveItemRequest.ProtoReflect.Descriptor instead.
 func (*RemoveItemRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{18}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveItemRequest) GetUser() string {
@@ -1138,7 +1398,7 @@ type RemoveItemResponse struct {
 
 func (x *RemoveItemResponse) Reset() {
 	*x = RemoveItemResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[19]
+	mi := &file_roster_v1_roster_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1410,7 @@ func (x *RemoveItemResponse) String() string {
 func (*RemoveItemResponse) ProtoMessage() {}
 
 func (x *RemoveItemResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[19]
+	mi := &file_roster_v1_roster_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1423,7 @@ func (x *RemoveItemResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveItemResponse.ProtoReflect.Descriptor instead.
 func (*RemoveItemResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{19}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoveItemResponse) GetPush() *RosterPush {
@@ -1200,7 +1460,7 @@ type ApplySubscriptionRequest struct {
 
 func (x *ApplySubscriptionRequest) Reset() {
 	*x = ApplySubscriptionRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[20]
+	mi := &file_roster_v1_roster_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1472,7 @@ func (x *ApplySubscriptionRequest) String() string {
 func (*ApplySubscriptionRequest) ProtoMessage() {}
 
 func (x *ApplySubscriptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[20]
+	mi := &file_roster_v1_roster_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1485,7 @@ func (x *ApplySubscriptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplySubscriptionRequest.ProtoReflect.Descriptor instead.
 func (*ApplySubscriptionRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{20}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ApplySubscriptionRequest) GetUser() string {
@@ -1282,7 +1542,7 @@ type ApplySubscriptionResponse struct {
 
 func (x *ApplySubscriptionResponse) Reset() {
 	*x = ApplySubscriptionResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[21]
+	mi := &file_roster_v1_roster_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1554,7 @@ func (x *ApplySubscriptionResponse) String() string {
 func (*ApplySubscriptionResponse) ProtoMessage() {}
 
 func (x *ApplySubscriptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[21]
+	mi := &file_roster_v1_roster_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1567,7 @@ func (x *ApplySubscriptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplySubscriptionResponse.ProtoReflect.Descriptor instead.
 func (*ApplySubscriptionResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{21}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ApplySubscriptionResponse) GetItem() *RosterItem {
@@ -1375,7 +1635,7 @@ type PendingSubscriptionsRequest struct {
 
 func (x *PendingSubscriptionsRequest) Reset() {
 	*x = PendingSubscriptionsRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[22]
+	mi := &file_roster_v1_roster_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1647,7 @@ func (x *PendingSubscriptionsRequest) String() string {
 func (*PendingSubscriptionsRequest) ProtoMessage() {}
 
 func (x *PendingSubscriptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[22]
+	mi := &file_roster_v1_roster_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1660,7 @@ func (x *PendingSubscriptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingSubscriptionsRequest.ProtoReflect.Descriptor instead.
 func (*PendingSubscriptionsRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{22}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PendingSubscriptionsRequest) GetUser() string {
@@ -1420,7 +1680,7 @@ type PendingSubscription struct {
 
 func (x *PendingSubscription) Reset() {
 	*x = PendingSubscription{}
-	mi := &file_roster_v1_roster_proto_msgTypes[23]
+	mi := &file_roster_v1_roster_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1692,7 @@ func (x *PendingSubscription) String() string {
 func (*PendingSubscription) ProtoMessage() {}
 
 func (x *PendingSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[23]
+	mi := &file_roster_v1_roster_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1705,7 @@ func (x *PendingSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingSubscription.ProtoReflect.Descriptor instead.
 func (*PendingSubscription) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{23}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PendingSubscription) GetContact() string {
@@ -1471,7 +1731,7 @@ type PendingSubscriptionsResponse struct {
 
 func (x *PendingSubscriptionsResponse) Reset() {
 	*x = PendingSubscriptionsResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[24]
+	mi := &file_roster_v1_roster_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1743,7 @@ func (x *PendingSubscriptionsResponse) String() string {
 func (*PendingSubscriptionsResponse) ProtoMessage() {}
 
 func (x *PendingSubscriptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[24]
+	mi := &file_roster_v1_roster_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1756,7 @@ func (x *PendingSubscriptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingSubscriptionsResponse.ProtoReflect.Descriptor instead.
 func (*PendingSubscriptionsResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{24}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PendingSubscriptionsResponse) GetRequests() []*PendingSubscription {
@@ -1515,7 +1775,7 @@ type SubscribersOfRequest struct {
 
 func (x *SubscribersOfRequest) Reset() {
 	*x = SubscribersOfRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[25]
+	mi := &file_roster_v1_roster_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1787,7 @@ func (x *SubscribersOfRequest) String() string {
 func (*SubscribersOfRequest) ProtoMessage() {}
 
 func (x *SubscribersOfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[25]
+	mi := &file_roster_v1_roster_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1800,7 @@ func (x *SubscribersOfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribersOfRequest.ProtoReflect.Descriptor instead.
 func (*SubscribersOfRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{25}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SubscribersOfRequest) GetUser() string {
@@ -1559,7 +1819,7 @@ type ContactsOfRequest struct {
 
 func (x *ContactsOfRequest) Reset() {
 	*x = ContactsOfRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[26]
+	mi := &file_roster_v1_roster_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1831,7 @@ func (x *ContactsOfRequest) String() string {
 func (*ContactsOfRequest) ProtoMessage() {}
 
 func (x *ContactsOfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[26]
+	mi := &file_roster_v1_roster_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1844,7 @@ func (x *ContactsOfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsOfRequest.ProtoReflect.Descriptor instead.
 func (*ContactsOfRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{26}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ContactsOfRequest) GetUser() string {
@@ -1603,7 +1863,7 @@ type ContactsResponse struct {
 
 func (x *ContactsResponse) Reset() {
 	*x = ContactsResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[27]
+	mi := &file_roster_v1_roster_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1875,7 @@ func (x *ContactsResponse) String() string {
 func (*ContactsResponse) ProtoMessage() {}
 
 func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[27]
+	mi := &file_roster_v1_roster_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1888,7 @@ func (x *ContactsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactsResponse.ProtoReflect.Descriptor instead.
 func (*ContactsResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{27}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ContactsResponse) GetJids() []string {
@@ -1649,7 +1909,7 @@ type StoreOfflineRequest struct {
 
 func (x *StoreOfflineRequest) Reset() {
 	*x = StoreOfflineRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[28]
+	mi := &file_roster_v1_roster_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1661,7 +1921,7 @@ func (x *StoreOfflineRequest) String() string {
 func (*StoreOfflineRequest) ProtoMessage() {}
 
 func (x *StoreOfflineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[28]
+	mi := &file_roster_v1_roster_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1674,7 +1934,7 @@ func (x *StoreOfflineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreOfflineRequest.ProtoReflect.Descriptor instead.
 func (*StoreOfflineRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{28}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StoreOfflineRequest) GetUser() string {
@@ -1707,7 +1967,7 @@ type StoreOfflineResponse struct {
 
 func (x *StoreOfflineResponse) Reset() {
 	*x = StoreOfflineResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[29]
+	mi := &file_roster_v1_roster_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1979,7 @@ func (x *StoreOfflineResponse) String() string {
 func (*StoreOfflineResponse) ProtoMessage() {}
 
 func (x *StoreOfflineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[29]
+	mi := &file_roster_v1_roster_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1992,7 @@ func (x *StoreOfflineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreOfflineResponse.ProtoReflect.Descriptor instead.
 func (*StoreOfflineResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{29}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StoreOfflineResponse) GetId() int64 {
@@ -1751,7 +2011,7 @@ type FetchOfflineRequest struct {
 
 func (x *FetchOfflineRequest) Reset() {
 	*x = FetchOfflineRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[30]
+	mi := &file_roster_v1_roster_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1763,7 +2023,7 @@ func (x *FetchOfflineRequest) String() string {
 func (*FetchOfflineRequest) ProtoMessage() {}
 
 func (x *FetchOfflineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[30]
+	mi := &file_roster_v1_roster_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1776,7 +2036,7 @@ func (x *FetchOfflineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchOfflineRequest.ProtoReflect.Descriptor instead.
 func (*FetchOfflineRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{30}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *FetchOfflineRequest) GetUser() string {
@@ -1800,7 +2060,7 @@ type OfflineMessage struct {
 
 func (x *OfflineMessage) Reset() {
 	*x = OfflineMessage{}
-	mi := &file_roster_v1_roster_proto_msgTypes[31]
+	mi := &file_roster_v1_roster_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1812,7 +2072,7 @@ func (x *OfflineMessage) String() string {
 func (*OfflineMessage) ProtoMessage() {}
 
 func (x *OfflineMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[31]
+	mi := &file_roster_v1_roster_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1825,7 +2085,7 @@ func (x *OfflineMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfflineMessage.ProtoReflect.Descriptor instead.
 func (*OfflineMessage) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{31}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *OfflineMessage) GetId() int64 {
@@ -1865,7 +2125,7 @@ type FetchOfflineResponse struct {
 
 func (x *FetchOfflineResponse) Reset() {
 	*x = FetchOfflineResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[32]
+	mi := &file_roster_v1_roster_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2137,7 @@ func (x *FetchOfflineResponse) String() string {
 func (*FetchOfflineResponse) ProtoMessage() {}
 
 func (x *FetchOfflineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[32]
+	mi := &file_roster_v1_roster_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2150,7 @@ func (x *FetchOfflineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchOfflineResponse.ProtoReflect.Descriptor instead.
 func (*FetchOfflineResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{32}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *FetchOfflineResponse) GetMessages() []*OfflineMessage {
@@ -1910,7 +2170,7 @@ type DeleteOfflineRequest struct {
 
 func (x *DeleteOfflineRequest) Reset() {
 	*x = DeleteOfflineRequest{}
-	mi := &file_roster_v1_roster_proto_msgTypes[33]
+	mi := &file_roster_v1_roster_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2182,7 @@ func (x *DeleteOfflineRequest) String() string {
 func (*DeleteOfflineRequest) ProtoMessage() {}
 
 func (x *DeleteOfflineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[33]
+	mi := &file_roster_v1_roster_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2195,7 @@ func (x *DeleteOfflineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOfflineRequest.ProtoReflect.Descriptor instead.
 func (*DeleteOfflineRequest) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{33}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *DeleteOfflineRequest) GetUser() string {
@@ -1961,7 +2221,7 @@ type DeleteOfflineResponse struct {
 
 func (x *DeleteOfflineResponse) Reset() {
 	*x = DeleteOfflineResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[34]
+	mi := &file_roster_v1_roster_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2233,7 @@ func (x *DeleteOfflineResponse) String() string {
 func (*DeleteOfflineResponse) ProtoMessage() {}
 
 func (x *DeleteOfflineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[34]
+	mi := &file_roster_v1_roster_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2246,7 @@ func (x *DeleteOfflineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOfflineResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOfflineResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{34}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DeleteOfflineResponse) GetDeleted() int32 {
@@ -2015,7 +2275,23 @@ const file_roster_v1_roster_proto_rawDesc = "" +
 	"\x14AccountExistsRequest\x12\x10\n" +
 	"\x03jid\x18\x01 \x01(\tR\x03jid\"/\n" +
 	"\x15AccountExistsResponse\x12\x16\n" +
-	"\x06exists\x18\x01 \x01(\bR\x06exists\")\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\"_\n" +
+	"\aAccount\x12\x10\n" +
+	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x1a\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12&\n" +
+	"\x0fcreated_unix_ms\x18\x03 \x01(\x03R\rcreatedUnixMs\"i\n" +
+	"\x13ListAccountsRequest\x12\x16\n" +
+	"\x06domain\x18\x01 \x01(\tR\x06domain\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"z\n" +
+	"\x14ListAccountsResponse\x12:\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1e.switchboard.roster.v1.AccountR\baccounts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"I\n" +
+	"\x19SetAccountDisabledRequest\x12\x10\n" +
+	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x1a\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"\x1c\n" +
+	"\x1aSetAccountDisabledResponse\")\n" +
 	"\x15GetCredentialsRequest\x12\x10\n" +
 	"\x03jid\x18\x01 \x01(\tR\x03jid\"\x97\x01\n" +
 	"\x0fScramCredential\x12\x12\n" +
@@ -2127,12 +2403,14 @@ const file_roster_v1_roster_proto_rawDesc = "" +
 	"\tDirection\x12\x19\n" +
 	"\x15DIRECTION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12DIRECTION_OUTBOUND\x10\x01\x12\x15\n" +
-	"\x11DIRECTION_INBOUND\x10\x022\xc3\x03\n" +
+	"\x11DIRECTION_INBOUND\x10\x022\xa7\x05\n" +
 	"\x0eAccountService\x12j\n" +
 	"\rCreateAccount\x12+.switchboard.roster.v1.CreateAccountRequest\x1a,.switchboard.roster.v1.CreateAccountResponse\x12j\n" +
 	"\rDeleteAccount\x12+.switchboard.roster.v1.DeleteAccountRequest\x1a,.switchboard.roster.v1.DeleteAccountResponse\x12m\n" +
 	"\x0eChangePassword\x12,.switchboard.roster.v1.ChangePasswordRequest\x1a-.switchboard.roster.v1.ChangePasswordResponse\x12j\n" +
-	"\rAccountExists\x12+.switchboard.roster.v1.AccountExistsRequest\x1a,.switchboard.roster.v1.AccountExistsResponse2\x82\x01\n" +
+	"\rAccountExists\x12+.switchboard.roster.v1.AccountExistsRequest\x1a,.switchboard.roster.v1.AccountExistsResponse\x12g\n" +
+	"\fListAccounts\x12*.switchboard.roster.v1.ListAccountsRequest\x1a+.switchboard.roster.v1.ListAccountsResponse\x12y\n" +
+	"\x12SetAccountDisabled\x120.switchboard.roster.v1.SetAccountDisabledRequest\x1a1.switchboard.roster.v1.SetAccountDisabledResponse2\x82\x01\n" +
 	"\x11CredentialService\x12m\n" +
 	"\x0eGetCredentials\x12,.switchboard.roster.v1.GetCredentialsRequest\x1a-.switchboard.roster.v1.GetCredentialsResponse2\xab\b\n" +
 	"\rRosterService\x12^\n" +
@@ -2162,7 +2440,7 @@ func file_roster_v1_roster_proto_rawDescGZIP() []byte {
 }
 
 var file_roster_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roster_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_roster_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_roster_v1_roster_proto_goTypes = []any{
 	(Direction)(0),                       // 0: switchboard.roster.v1.Direction
 	(*CreateAccountRequest)(nil),         // 1: switchboard.roster.v1.CreateAccountRequest
@@ -2173,84 +2451,94 @@ var file_roster_v1_roster_proto_goTypes = []any{
 	(*ChangePasswordResponse)(nil),       // 6: switchboard.roster.v1.ChangePasswordResponse
 	(*AccountExistsRequest)(nil),         // 7: switchboard.roster.v1.AccountExistsRequest
 	(*AccountExistsResponse)(nil),        // 8: switchboard.roster.v1.AccountExistsResponse
-	(*GetCredentialsRequest)(nil),        // 9: switchboard.roster.v1.GetCredentialsRequest
-	(*ScramCredential)(nil),              // 10: switchboard.roster.v1.ScramCredential
-	(*GetCredentialsResponse)(nil),       // 11: switchboard.roster.v1.GetCredentialsResponse
-	(*RosterItem)(nil),                   // 12: switchboard.roster.v1.RosterItem
-	(*RosterPush)(nil),                   // 13: switchboard.roster.v1.RosterPush
-	(*Presence)(nil),                     // 14: switchboard.roster.v1.Presence
-	(*GetRosterRequest)(nil),             // 15: switchboard.roster.v1.GetRosterRequest
-	(*GetRosterResponse)(nil),            // 16: switchboard.roster.v1.GetRosterResponse
-	(*SetItemRequest)(nil),               // 17: switchboard.roster.v1.SetItemRequest
-	(*SetItemResponse)(nil),              // 18: switchboard.roster.v1.SetItemResponse
-	(*RemoveItemRequest)(nil),            // 19: switchboard.roster.v1.RemoveItemRequest
-	(*RemoveItemResponse)(nil),           // 20: switchboard.roster.v1.RemoveItemResponse
-	(*ApplySubscriptionRequest)(nil),     // 21: switchboard.roster.v1.ApplySubscriptionRequest
-	(*ApplySubscriptionResponse)(nil),    // 22: switchboard.roster.v1.ApplySubscriptionResponse
-	(*PendingSubscriptionsRequest)(nil),  // 23: switchboard.roster.v1.PendingSubscriptionsRequest
-	(*PendingSubscription)(nil),          // 24: switchboard.roster.v1.PendingSubscription
-	(*PendingSubscriptionsResponse)(nil), // 25: switchboard.roster.v1.PendingSubscriptionsResponse
-	(*SubscribersOfRequest)(nil),         // 26: switchboard.roster.v1.SubscribersOfRequest
-	(*ContactsOfRequest)(nil),            // 27: switchboard.roster.v1.ContactsOfRequest
-	(*ContactsResponse)(nil),             // 28: switchboard.roster.v1.ContactsResponse
-	(*StoreOfflineRequest)(nil),          // 29: switchboard.roster.v1.StoreOfflineRequest
-	(*StoreOfflineResponse)(nil),         // 30: switchboard.roster.v1.StoreOfflineResponse
-	(*FetchOfflineRequest)(nil),          // 31: switchboard.roster.v1.FetchOfflineRequest
-	(*OfflineMessage)(nil),               // 32: switchboard.roster.v1.OfflineMessage
-	(*FetchOfflineResponse)(nil),         // 33: switchboard.roster.v1.FetchOfflineResponse
-	(*DeleteOfflineRequest)(nil),         // 34: switchboard.roster.v1.DeleteOfflineRequest
-	(*DeleteOfflineResponse)(nil),        // 35: switchboard.roster.v1.DeleteOfflineResponse
+	(*Account)(nil),                      // 9: switchboard.roster.v1.Account
+	(*ListAccountsRequest)(nil),          // 10: switchboard.roster.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 11: switchboard.roster.v1.ListAccountsResponse
+	(*SetAccountDisabledRequest)(nil),    // 12: switchboard.roster.v1.SetAccountDisabledRequest
+	(*SetAccountDisabledResponse)(nil),   // 13: switchboard.roster.v1.SetAccountDisabledResponse
+	(*GetCredentialsRequest)(nil),        // 14: switchboard.roster.v1.GetCredentialsRequest
+	(*ScramCredential)(nil),              // 15: switchboard.roster.v1.ScramCredential
+	(*GetCredentialsResponse)(nil),       // 16: switchboard.roster.v1.GetCredentialsResponse
+	(*RosterItem)(nil),                   // 17: switchboard.roster.v1.RosterItem
+	(*RosterPush)(nil),                   // 18: switchboard.roster.v1.RosterPush
+	(*Presence)(nil),                     // 19: switchboard.roster.v1.Presence
+	(*GetRosterRequest)(nil),             // 20: switchboard.roster.v1.GetRosterRequest
+	(*GetRosterResponse)(nil),            // 21: switchboard.roster.v1.GetRosterResponse
+	(*SetItemRequest)(nil),               // 22: switchboard.roster.v1.SetItemRequest
+	(*SetItemResponse)(nil),              // 23: switchboard.roster.v1.SetItemResponse
+	(*RemoveItemRequest)(nil),            // 24: switchboard.roster.v1.RemoveItemRequest
+	(*RemoveItemResponse)(nil),           // 25: switchboard.roster.v1.RemoveItemResponse
+	(*ApplySubscriptionRequest)(nil),     // 26: switchboard.roster.v1.ApplySubscriptionRequest
+	(*ApplySubscriptionResponse)(nil),    // 27: switchboard.roster.v1.ApplySubscriptionResponse
+	(*PendingSubscriptionsRequest)(nil),  // 28: switchboard.roster.v1.PendingSubscriptionsRequest
+	(*PendingSubscription)(nil),          // 29: switchboard.roster.v1.PendingSubscription
+	(*PendingSubscriptionsResponse)(nil), // 30: switchboard.roster.v1.PendingSubscriptionsResponse
+	(*SubscribersOfRequest)(nil),         // 31: switchboard.roster.v1.SubscribersOfRequest
+	(*ContactsOfRequest)(nil),            // 32: switchboard.roster.v1.ContactsOfRequest
+	(*ContactsResponse)(nil),             // 33: switchboard.roster.v1.ContactsResponse
+	(*StoreOfflineRequest)(nil),          // 34: switchboard.roster.v1.StoreOfflineRequest
+	(*StoreOfflineResponse)(nil),         // 35: switchboard.roster.v1.StoreOfflineResponse
+	(*FetchOfflineRequest)(nil),          // 36: switchboard.roster.v1.FetchOfflineRequest
+	(*OfflineMessage)(nil),               // 37: switchboard.roster.v1.OfflineMessage
+	(*FetchOfflineResponse)(nil),         // 38: switchboard.roster.v1.FetchOfflineResponse
+	(*DeleteOfflineRequest)(nil),         // 39: switchboard.roster.v1.DeleteOfflineRequest
+	(*DeleteOfflineResponse)(nil),        // 40: switchboard.roster.v1.DeleteOfflineResponse
 }
 var file_roster_v1_roster_proto_depIdxs = []int32{
-	10, // 0: switchboard.roster.v1.GetCredentialsResponse.scram:type_name -> switchboard.roster.v1.ScramCredential
-	12, // 1: switchboard.roster.v1.RosterPush.item:type_name -> switchboard.roster.v1.RosterItem
-	12, // 2: switchboard.roster.v1.GetRosterResponse.items:type_name -> switchboard.roster.v1.RosterItem
-	13, // 3: switchboard.roster.v1.GetRosterResponse.pushes:type_name -> switchboard.roster.v1.RosterPush
-	12, // 4: switchboard.roster.v1.SetItemRequest.items:type_name -> switchboard.roster.v1.RosterItem
-	13, // 5: switchboard.roster.v1.SetItemResponse.push:type_name -> switchboard.roster.v1.RosterPush
-	13, // 6: switchboard.roster.v1.RemoveItemResponse.push:type_name -> switchboard.roster.v1.RosterPush
-	14, // 7: switchboard.roster.v1.RemoveItemResponse.presences:type_name -> switchboard.roster.v1.Presence
-	0,  // 8: switchboard.roster.v1.ApplySubscriptionRequest.direction:type_name -> switchboard.roster.v1.Direction
-	12, // 9: switchboard.roster.v1.ApplySubscriptionResponse.item:type_name -> switchboard.roster.v1.RosterItem
-	13, // 10: switchboard.roster.v1.ApplySubscriptionResponse.push:type_name -> switchboard.roster.v1.RosterPush
-	14, // 11: switchboard.roster.v1.ApplySubscriptionResponse.auto_replies:type_name -> switchboard.roster.v1.Presence
-	24, // 12: switchboard.roster.v1.PendingSubscriptionsResponse.requests:type_name -> switchboard.roster.v1.PendingSubscription
-	32, // 13: switchboard.roster.v1.FetchOfflineResponse.messages:type_name -> switchboard.roster.v1.OfflineMessage
-	1,  // 14: switchboard.roster.v1.AccountService.CreateAccount:input_type -> switchboard.roster.v1.CreateAccountRequest
-	3,  // 15: switchboard.roster.v1.AccountService.DeleteAccount:input_type -> switchboard.roster.v1.DeleteAccountRequest
-	5,  // 16: switchboard.roster.v1.AccountService.ChangePassword:input_type -> switchboard.roster.v1.ChangePasswordRequest
-	7,  // 17: switchboard.roster.v1.AccountService.AccountExists:input_type -> switchboard.roster.v1.AccountExistsRequest
-	9,  // 18: switchboard.roster.v1.CredentialService.GetCredentials:input_type -> switchboard.roster.v1.GetCredentialsRequest
-	15, // 19: switchboard.roster.v1.RosterService.GetRoster:input_type -> switchboard.roster.v1.GetRosterRequest
-	17, // 20: switchboard.roster.v1.RosterService.SetItem:input_type -> switchboard.roster.v1.SetItemRequest
-	19, // 21: switchboard.roster.v1.RosterService.RemoveItem:input_type -> switchboard.roster.v1.RemoveItemRequest
-	21, // 22: switchboard.roster.v1.RosterService.ApplySubscription:input_type -> switchboard.roster.v1.ApplySubscriptionRequest
-	23, // 23: switchboard.roster.v1.RosterService.PendingSubscriptions:input_type -> switchboard.roster.v1.PendingSubscriptionsRequest
-	26, // 24: switchboard.roster.v1.RosterService.SubscribersOf:input_type -> switchboard.roster.v1.SubscribersOfRequest
-	27, // 25: switchboard.roster.v1.RosterService.ContactsOf:input_type -> switchboard.roster.v1.ContactsOfRequest
-	29, // 26: switchboard.roster.v1.RosterService.StoreOffline:input_type -> switchboard.roster.v1.StoreOfflineRequest
-	31, // 27: switchboard.roster.v1.RosterService.FetchOffline:input_type -> switchboard.roster.v1.FetchOfflineRequest
-	34, // 28: switchboard.roster.v1.RosterService.DeleteOffline:input_type -> switchboard.roster.v1.DeleteOfflineRequest
-	2,  // 29: switchboard.roster.v1.AccountService.CreateAccount:output_type -> switchboard.roster.v1.CreateAccountResponse
-	4,  // 30: switchboard.roster.v1.AccountService.DeleteAccount:output_type -> switchboard.roster.v1.DeleteAccountResponse
-	6,  // 31: switchboard.roster.v1.AccountService.ChangePassword:output_type -> switchboard.roster.v1.ChangePasswordResponse
-	8,  // 32: switchboard.roster.v1.AccountService.AccountExists:output_type -> switchboard.roster.v1.AccountExistsResponse
-	11, // 33: switchboard.roster.v1.CredentialService.GetCredentials:output_type -> switchboard.roster.v1.GetCredentialsResponse
-	16, // 34: switchboard.roster.v1.RosterService.GetRoster:output_type -> switchboard.roster.v1.GetRosterResponse
-	18, // 35: switchboard.roster.v1.RosterService.SetItem:output_type -> switchboard.roster.v1.SetItemResponse
-	20, // 36: switchboard.roster.v1.RosterService.RemoveItem:output_type -> switchboard.roster.v1.RemoveItemResponse
-	22, // 37: switchboard.roster.v1.RosterService.ApplySubscription:output_type -> switchboard.roster.v1.ApplySubscriptionResponse
-	25, // 38: switchboard.roster.v1.RosterService.PendingSubscriptions:output_type -> switchboard.roster.v1.PendingSubscriptionsResponse
-	28, // 39: switchboard.roster.v1.RosterService.SubscribersOf:output_type -> switchboard.roster.v1.ContactsResponse
-	28, // 40: switchboard.roster.v1.RosterService.ContactsOf:output_type -> switchboard.roster.v1.ContactsResponse
-	30, // 41: switchboard.roster.v1.RosterService.StoreOffline:output_type -> switchboard.roster.v1.StoreOfflineResponse
-	33, // 42: switchboard.roster.v1.RosterService.FetchOffline:output_type -> switchboard.roster.v1.FetchOfflineResponse
-	35, // 43: switchboard.roster.v1.RosterService.DeleteOffline:output_type -> switchboard.roster.v1.DeleteOfflineResponse
-	29, // [29:44] is the sub-list for method output_type
-	14, // [14:29] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	9,  // 0: switchboard.roster.v1.ListAccountsResponse.accounts:type_name -> switchboard.roster.v1.Account
+	15, // 1: switchboard.roster.v1.GetCredentialsResponse.scram:type_name -> switchboard.roster.v1.ScramCredential
+	17, // 2: switchboard.roster.v1.RosterPush.item:type_name -> switchboard.roster.v1.RosterItem
+	17, // 3: switchboard.roster.v1.GetRosterResponse.items:type_name -> switchboard.roster.v1.RosterItem
+	18, // 4: switchboard.roster.v1.GetRosterResponse.pushes:type_name -> switchboard.roster.v1.RosterPush
+	17, // 5: switchboard.roster.v1.SetItemRequest.items:type_name -> switchboard.roster.v1.RosterItem
+	18, // 6: switchboard.roster.v1.SetItemResponse.push:type_name -> switchboard.roster.v1.RosterPush
+	18, // 7: switchboard.roster.v1.RemoveItemResponse.push:type_name -> switchboard.roster.v1.RosterPush
+	19, // 8: switchboard.roster.v1.RemoveItemResponse.presences:type_name -> switchboard.roster.v1.Presence
+	0,  // 9: switchboard.roster.v1.ApplySubscriptionRequest.direction:type_name -> switchboard.roster.v1.Direction
+	17, // 10: switchboard.roster.v1.ApplySubscriptionResponse.item:type_name -> switchboard.roster.v1.RosterItem
+	18, // 11: switchboard.roster.v1.ApplySubscriptionResponse.push:type_name -> switchboard.roster.v1.RosterPush
+	19, // 12: switchboard.roster.v1.ApplySubscriptionResponse.auto_replies:type_name -> switchboard.roster.v1.Presence
+	29, // 13: switchboard.roster.v1.PendingSubscriptionsResponse.requests:type_name -> switchboard.roster.v1.PendingSubscription
+	37, // 14: switchboard.roster.v1.FetchOfflineResponse.messages:type_name -> switchboard.roster.v1.OfflineMessage
+	1,  // 15: switchboard.roster.v1.AccountService.CreateAccount:input_type -> switchboard.roster.v1.CreateAccountRequest
+	3,  // 16: switchboard.roster.v1.AccountService.DeleteAccount:input_type -> switchboard.roster.v1.DeleteAccountRequest
+	5,  // 17: switchboard.roster.v1.AccountService.ChangePassword:input_type -> switchboard.roster.v1.ChangePasswordRequest
+	7,  // 18: switchboard.roster.v1.AccountService.AccountExists:input_type -> switchboard.roster.v1.AccountExistsRequest
+	10, // 19: switchboard.roster.v1.AccountService.ListAccounts:input_type -> switchboard.roster.v1.ListAccountsRequest
+	12, // 20: switchboard.roster.v1.AccountService.SetAccountDisabled:input_type -> switchboard.roster.v1.SetAccountDisabledRequest
+	14, // 21: switchboard.roster.v1.CredentialService.GetCredentials:input_type -> switchboard.roster.v1.GetCredentialsRequest
+	20, // 22: switchboard.roster.v1.RosterService.GetRoster:input_type -> switchboard.roster.v1.GetRosterRequest
+	22, // 23: switchboard.roster.v1.RosterService.SetItem:input_type -> switchboard.roster.v1.SetItemRequest
+	24, // 24: switchboard.roster.v1.RosterService.RemoveItem:input_type -> switchboard.roster.v1.RemoveItemRequest
+	26, // 25: switchboard.roster.v1.RosterService.ApplySubscription:input_type -> switchboard.roster.v1.ApplySubscriptionRequest
+	28, // 26: switchboard.roster.v1.RosterService.PendingSubscriptions:input_type -> switchboard.roster.v1.PendingSubscriptionsRequest
+	31, // 27: switchboard.roster.v1.RosterService.SubscribersOf:input_type -> switchboard.roster.v1.SubscribersOfRequest
+	32, // 28: switchboard.roster.v1.RosterService.ContactsOf:input_type -> switchboard.roster.v1.ContactsOfRequest
+	34, // 29: switchboard.roster.v1.RosterService.StoreOffline:input_type -> switchboard.roster.v1.StoreOfflineRequest
+	36, // 30: switchboard.roster.v1.RosterService.FetchOffline:input_type -> switchboard.roster.v1.FetchOfflineRequest
+	39, // 31: switchboard.roster.v1.RosterService.DeleteOffline:input_type -> switchboard.roster.v1.DeleteOfflineRequest
+	2,  // 32: switchboard.roster.v1.AccountService.CreateAccount:output_type -> switchboard.roster.v1.CreateAccountResponse
+	4,  // 33: switchboard.roster.v1.AccountService.DeleteAccount:output_type -> switchboard.roster.v1.DeleteAccountResponse
+	6,  // 34: switchboard.roster.v1.AccountService.ChangePassword:output_type -> switchboard.roster.v1.ChangePasswordResponse
+	8,  // 35: switchboard.roster.v1.AccountService.AccountExists:output_type -> switchboard.roster.v1.AccountExistsResponse
+	11, // 36: switchboard.roster.v1.AccountService.ListAccounts:output_type -> switchboard.roster.v1.ListAccountsResponse
+	13, // 37: switchboard.roster.v1.AccountService.SetAccountDisabled:output_type -> switchboard.roster.v1.SetAccountDisabledResponse
+	16, // 38: switchboard.roster.v1.CredentialService.GetCredentials:output_type -> switchboard.roster.v1.GetCredentialsResponse
+	21, // 39: switchboard.roster.v1.RosterService.GetRoster:output_type -> switchboard.roster.v1.GetRosterResponse
+	23, // 40: switchboard.roster.v1.RosterService.SetItem:output_type -> switchboard.roster.v1.SetItemResponse
+	25, // 41: switchboard.roster.v1.RosterService.RemoveItem:output_type -> switchboard.roster.v1.RemoveItemResponse
+	27, // 42: switchboard.roster.v1.RosterService.ApplySubscription:output_type -> switchboard.roster.v1.ApplySubscriptionResponse
+	30, // 43: switchboard.roster.v1.RosterService.PendingSubscriptions:output_type -> switchboard.roster.v1.PendingSubscriptionsResponse
+	33, // 44: switchboard.roster.v1.RosterService.SubscribersOf:output_type -> switchboard.roster.v1.ContactsResponse
+	33, // 45: switchboard.roster.v1.RosterService.ContactsOf:output_type -> switchboard.roster.v1.ContactsResponse
+	35, // 46: switchboard.roster.v1.RosterService.StoreOffline:output_type -> switchboard.roster.v1.StoreOfflineResponse
+	38, // 47: switchboard.roster.v1.RosterService.FetchOffline:output_type -> switchboard.roster.v1.FetchOfflineResponse
+	40, // 48: switchboard.roster.v1.RosterService.DeleteOffline:output_type -> switchboard.roster.v1.DeleteOfflineResponse
+	32, // [32:49] is the sub-list for method output_type
+	15, // [15:32] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_roster_v1_roster_proto_init() }
@@ -2264,7 +2552,7 @@ func file_roster_v1_roster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roster_v1_roster_proto_rawDesc), len(file_roster_v1_roster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   35,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

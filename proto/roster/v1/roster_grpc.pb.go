@@ -23,10 +23,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AccountService_CreateAccount_FullMethodName  = "/switchboard.roster.v1.AccountService/CreateAccount"
-	AccountService_DeleteAccount_FullMethodName  = "/switchboard.roster.v1.AccountService/DeleteAccount"
-	AccountService_ChangePassword_FullMethodName = "/switchboard.roster.v1.AccountService/ChangePassword"
-	AccountService_AccountExists_FullMethodName  = "/switchboard.roster.v1.AccountService/AccountExists"
+	AccountService_CreateAccount_FullMethodName      = "/switchboard.roster.v1.AccountService/CreateAccount"
+	AccountService_DeleteAccount_FullMethodName      = "/switchboard.roster.v1.AccountService/DeleteAccount"
+	AccountService_ChangePassword_FullMethodName     = "/switchboard.roster.v1.AccountService/ChangePassword"
+	AccountService_AccountExists_FullMethodName      = "/switchboard.roster.v1.AccountService/AccountExists"
+	AccountService_ListAccounts_FullMethodName       = "/switchboard.roster.v1.AccountService/ListAccounts"
+	AccountService_SetAccountDisabled_FullMethodName = "/switchboard.roster.v1.AccountService/SetAccountDisabled"
 )
 
 // AccountServiceClient is the client API for AccountService service.
@@ -39,6 +41,11 @@ type AccountServiceClient interface {
 	DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*DeleteAccountResponse, error)
 	ChangePassword(ctx context.Context, in *ChangePasswordRequest, opts ...grpc.CallOption) (*ChangePasswordResponse, error)
 	AccountExists(ctx context.Context, in *AccountExistsRequest, opts ...grpc.CallOption) (*AccountExistsResponse, error)
+	// ListAccounts pages through the accounts in JID order.
+	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
+	// SetAccountDisabled sets the flag GetCredentials reports; connection
+	// services refuse a disabled account's logins.
+	SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*SetAccountDisabledResponse, error)
 }
 
 type accountServiceClient struct {
@@ -89,6 +96,26 @@ func (c *accountServiceClient) AccountExists(ctx context.Context, in *AccountExi
 	return out, nil
 }
 
+func (c *accountServiceClient) ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccountsResponse)
+	err := c.cc.Invoke(ctx, AccountService_ListAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *accountServiceClient) SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*SetAccountDisabledResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetAccountDisabledResponse)
+	err := c.cc.Invoke(ctx, AccountService_SetAccountDisabled_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AccountServiceServer is the server API for AccountService service.
 // All implementations must embed UnimplementedAccountServiceServer
 // for forward compatibility.
@@ -99,6 +126,11 @@ type AccountServiceServer interface {
 	DeleteAccount(context.Context, *DeleteAccountRequest) (*DeleteAccountResponse, error)
 	ChangePassword(context.Context, *ChangePasswordRequest) (*ChangePasswordResponse, error)
 	AccountExists(context.Context, *AccountExistsRequest) (*AccountExistsResponse, error)
+	// ListAccounts pages through the accounts in JID order.
+	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
+	// SetAccountDisabled sets the flag GetCredentials reports; connection
+	// services refuse a disabled account's logins.
+	SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*SetAccountDisabledResponse, error)
 	mustEmbedUnimplementedAccountServiceServer()
 }
 
@@ -120,6 +152,12 @@ func (UnimplementedAccountServiceServer) ChangePassword(context.Context, *Change
 }
 func (UnimplementedAccountServiceServer) AccountExists(context.Context, *AccountExistsRequest) (*AccountExistsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AccountExists not implemented")
+}
+func (UnimplementedAccountServiceServer) ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccounts not implemented")
+}
+func (UnimplementedAccountServiceServer) SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*SetAccountDisabledResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAccountDisabled not implemented")
 }
 func (UnimplementedAccountServiceServer) mustEmbedUnimplementedAccountServiceServer() {}
 func (UnimplementedAccountServiceServer) testEmbeddedByValue()                        {}
@@ -214,6 +252,42 @@ func _AccountService_AccountExists_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AccountService_ListAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).ListAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_ListAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).ListAccounts(ctx, req.(*ListAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AccountService_SetAccountDisabled_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAccountDisabledRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AccountServiceServer).SetAccountDisabled(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AccountService_SetAccountDisabled_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AccountServiceServer).SetAccountDisabled(ctx, req.(*SetAccountDisabledRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AccountService_ServiceDesc is the grpc.ServiceDesc for AccountService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -236,6 +310,14 @@ var AccountService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AccountExists",
 			Handler:    _AccountService_AccountExists_Handler,
+		},
+		{
+			MethodName: "ListAccounts",
+			Handler:    _AccountService_ListAccounts_Handler,
+		},
+		{
+			MethodName: "SetAccountDisabled",
+			Handler:    _AccountService_SetAccountDisabled_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
