@@ -17,6 +17,9 @@ var (
 	// ErrInvalidPassword means a password is empty or cannot be prepared
 	// for SCRAM (RFC 5802 requires SASLprep).
 	ErrInvalidPassword = errors.New("roster: invalid password")
+	// ErrInvalidPage means a ListAccounts request has a page size out of
+	// range or a page token this service did not hand out.
+	ErrInvalidPage = errors.New("roster: invalid page request")
 
 	// The roster set and remove errors of RFC 6121 sections 2.3.3 and
 	// 2.5.3; each names the stanza error condition the router answers

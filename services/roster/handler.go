@@ -47,6 +47,29 @@ func (h accountHandler) AccountExists(ctx context.Context, req *rosterv1.Account
 	return &rosterv1.AccountExistsResponse{Exists: ok}, nil
 }
 
+func (h accountHandler) ListAccounts(ctx context.Context, req *rosterv1.ListAccountsRequest) (*rosterv1.ListAccountsResponse, error) {
+	page, err := h.s.ListAccounts(ctx, req.GetDomain(), int(req.GetPageSize()), req.GetPageToken())
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	resp := &rosterv1.ListAccountsResponse{NextPageToken: page.NextToken}
+	for _, a := range page.Accounts {
+		resp.Accounts = append(resp.Accounts, &rosterv1.Account{
+			Jid:           a.JID,
+			Disabled:      a.Disabled,
+			CreatedUnixMs: a.Created.UnixMilli(),
+		})
+	}
+	return resp, nil
+}
+
+func (h accountHandler) SetAccountDisabled(ctx context.Context, req *rosterv1.SetAccountDisabledRequest) (*rosterv1.SetAccountDisabledResponse, error) {
+	if err := h.s.SetDisabled(ctx, req.GetJid(), req.GetDisabled()); err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return &rosterv1.SetAccountDisabledResponse{}, nil
+}
+
 // credentialHandler serves CredentialService.
 type credentialHandler struct {
 	rosterv1.UnimplementedCredentialServiceServer
@@ -101,7 +124,7 @@ func (s *Service) status(ctx context.Context, err error) error {
 		return st.Err()
 	}
 	switch {
-	case errors.Is(err, ErrInvalidJID), errors.Is(err, ErrInvalidPassword):
+	case errors.Is(err, ErrInvalidJID), errors.Is(err, ErrInvalidPassword), errors.Is(err, ErrInvalidPage):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, ErrAccountExists):
 		return status.Error(codes.AlreadyExists, err.Error())

@@ -16,10 +16,13 @@ package roster
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 
@@ -131,6 +134,77 @@ func (s *Service) SetDisabled(ctx context.Context, addr string, disabled bool) e
 	}
 	s.log.InfoContext(ctx, "account disabled flag set", "jid", j.String(), "disabled", disabled)
 	return nil
+}
+
+// Page sizes of ListAccounts.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// AccountPage is one page of ListAccounts.
+type AccountPage struct {
+	Accounts  []Account // JID, Disabled and Created only
+	NextToken string    // "" on the last page
+}
+
+// ListAccounts returns a page of accounts in JID order (byte order of the
+// normalised JIDs). domain, when not empty, keeps only that domain's
+// accounts; pageSize 0 means DefaultPageSize, and more than MaxPageSize or
+// less than 0 is ErrInvalidPage; token is "" for the first page or the
+// NextToken of the page before. The token is the last JID listed, so a
+// listing goes on correctly past accounts created or deleted between
+// pages: it never repeats one, and lists every account that existed the
+// whole time.
+func (s *Service) ListAccounts(ctx context.Context, domain string, pageSize int, token string) (AccountPage, error) {
+	switch {
+	case pageSize == 0:
+		pageSize = DefaultPageSize
+	case pageSize < 0 || pageSize > MaxPageSize:
+		return AccountPage{}, fmt.Errorf("%w: page_size %d, want 0 to %d", ErrInvalidPage, pageSize, MaxPageSize)
+	}
+	if domain != "" {
+		d, err := jid.Parse(domain)
+		if err != nil || d.Localpart() != "" || !d.IsBare() {
+			return AccountPage{}, fmt.Errorf("%w: domain %q is not a domainpart", ErrInvalidJID, domain)
+		}
+		domain = d.Domainpart()
+	}
+	after, err := decodePageToken(token)
+	if err != nil {
+		return AccountPage{}, err
+	}
+	// One more than asked tells whether another page follows.
+	as, err := s.store.ListAccounts(ctx, AccountQuery{Domain: domain, After: after, Limit: pageSize + 1})
+	if err != nil {
+		return AccountPage{}, err
+	}
+	page := AccountPage{Accounts: as}
+	if len(as) > pageSize {
+		page.Accounts = as[:pageSize]
+		page.NextToken = encodePageToken(as[pageSize-1].JID)
+	}
+	return page, nil
+}
+
+// pageTokenPrefix marks tokens of this format, so that a later format can
+// tell old tokens apart.
+const pageTokenPrefix = "a1:"
+
+func encodePageToken(last string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + last))
+}
+
+func decodePageToken(token string) (string, error) {
+	if token == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	after, ok := strings.CutPrefix(string(b), pageTokenPrefix)
+	if err != nil || !ok || after == "" || !utf8.ValidString(after) {
+		return "", fmt.Errorf("%w: page_token is not one this service returned", ErrInvalidPage)
+	}
+	return after, nil
 }
 
 // AccountExists reports whether addr has an account.

@@ -419,3 +419,146 @@ func TestPasswordNeverReachesTheDatabaseFile(t *testing.T) {
 		}
 	}
 }
+
+// listPages pages through ListAccounts and returns the JIDs of every page.
+func (f *fixture) listPages(t *testing.T, domain string, size int32) [][]string {
+	t.Helper()
+	var (
+		pages [][]string
+		token string
+	)
+	for range 100 {
+		resp, err := f.account.ListAccounts(testContext(t), &rosterv1.ListAccountsRequest{Domain: domain, PageSize: size, PageToken: token})
+		if err != nil {
+			t.Fatalf("ListAccounts(%q, %d, %q): %v", domain, size, token, err)
+		}
+		var page []string
+		for _, a := range resp.Accounts {
+			page = append(page, a.Jid)
+		}
+		pages = append(pages, page)
+		if token = resp.NextPageToken; token == "" {
+			return pages
+		}
+	}
+	t.Fatal("ListAccounts never returned an empty next_page_token")
+	return nil
+}
+
+func TestListAccountsPagesInJIDOrderAndEndsWithAnEmptyToken(t *testing.T) {
+	f := start(t, roster.Config{})
+	for _, j := range []string{"romeo@example.com", "Juliet@Example.com", "tybalt@example.org", "benvolio@example.com",
+		"nurse@example.com", "paris@example.org"} {
+		f.create(t, j, "secret")
+	}
+	got := f.listPages(t, "", 4)
+	want := [][]string{
+		{"benvolio@example.com", "juliet@example.com", "nurse@example.com", "paris@example.org"},
+		{"romeo@example.com", "tybalt@example.org"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pages of 4: %q, want %q", got, want)
+	}
+	// A last page that is exactly full has no token after it: no empty
+	// page to fetch.
+	if got := f.listPages(t, "", 3); len(got) != 2 || len(got[1]) != 3 {
+		t.Errorf("pages of 3: %q, want two full pages", got)
+	}
+	// The domain is normalised like a JID's.
+	got = f.listPages(t, "EXAMPLE.org", 0)
+	if fmt.Sprint(got) != fmt.Sprint([][]string{{"paris@example.org", "tybalt@example.org"}}) {
+		t.Errorf("domain example.org: %q", got)
+	}
+}
+
+func TestListAccountsReportsDisabledAndCreated(t *testing.T) {
+	f := start(t, roster.Config{})
+	before := time.Now().Add(-time.Second)
+	f.create(t, "juliet@example.com", "secret")
+	f.create(t, "romeo@example.com", "secret")
+	if _, err := f.account.SetAccountDisabled(testContext(t), &rosterv1.SetAccountDisabledRequest{Jid: "romeo@example.com", Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := f.account.ListAccounts(testContext(t), &rosterv1.ListAccountsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Accounts) != 2 || resp.Accounts[0].Disabled || !resp.Accounts[1].Disabled {
+		t.Fatalf("accounts %v, want juliet enabled and romeo disabled", resp.Accounts)
+	}
+	for _, a := range resp.Accounts {
+		if c := time.UnixMilli(a.CreatedUnixMs); c.Before(before) || c.After(time.Now().Add(time.Second)) {
+			t.Errorf("%s created %v, want about now", a.Jid, c)
+		}
+	}
+}
+
+func TestListAccountsDefaultsTo100AndAllowsUpTo1000(t *testing.T) {
+	f := start(t, roster.Config{})
+	// Straight into the store: deriving keys for each would only cost time.
+	for i := range 1001 {
+		a := roster.Account{JID: fmt.Sprintf("user%04d@example.com", i), Created: time.Now()}
+		if err := f.store.CreateAccount(testContext(t), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		size     int32
+		want     int
+		nextPage bool
+	}{{0, 100, true}, {1000, 1000, true}} {
+		resp, err := f.account.ListAccounts(testContext(t), &rosterv1.ListAccountsRequest{PageSize: tc.size})
+		if err != nil {
+			t.Fatalf("page_size %d: %v", tc.size, err)
+		}
+		if len(resp.Accounts) != tc.want || (resp.NextPageToken != "") != tc.nextPage {
+			t.Errorf("page_size %d: %d accounts, next %q; want %d and a token", tc.size, len(resp.Accounts), resp.NextPageToken, tc.want)
+		}
+	}
+	if got := f.listPages(t, "", 1000); len(got) != 2 || len(got[1]) != 1 || got[1][0] != "user1000@example.com" {
+		t.Errorf("second page of 1000: %d pages, last %q", len(got), got[len(got)-1])
+	}
+}
+
+func TestListAccountsRefusesBadPageSizesTokensAndDomains(t *testing.T) {
+	f := start(t, roster.Config{})
+	f.create(t, "juliet@example.com", "secret")
+	for name, req := range map[string]*rosterv1.ListAccountsRequest{
+		"page size over 1000":   {PageSize: 1001},
+		"negative page size":    {PageSize: -1},
+		"token not base64":      {PageToken: "not a token!"},
+		"token of another kind": {PageToken: "anVsaWV0QGV4YW1wbGUuY29t"}, // plain base64 of a JID
+		"domain with localpart": {Domain: "juliet@example.com"},
+		"domain with resource":  {Domain: "example.com/desk"},
+		"malformed domain":      {Domain: "exa mple.com"},
+	} {
+		_, err := f.account.ListAccounts(testContext(t), req)
+		wantCode(t, name, err, codes.InvalidArgument)
+	}
+}
+
+func TestSetAccountDisabledTogglesTheFlagAndNeedsAnAccount(t *testing.T) {
+	f := start(t, roster.Config{})
+	f.create(t, "juliet@example.com", "secret")
+	for _, disabled := range []bool{true, false} {
+		if _, err := f.account.SetAccountDisabled(testContext(t), &rosterv1.SetAccountDisabledRequest{Jid: "Juliet@example.com", Disabled: disabled}); err != nil {
+			t.Fatalf("SetAccountDisabled(%v): %v", disabled, err)
+		}
+		if got := f.get(t, "juliet@example.com"); got.Disabled != disabled || len(got.Scram) != 2 {
+			t.Errorf("after SetAccountDisabled(%v): disabled %v with %d SCRAM keys", disabled, got.Disabled, len(got.Scram))
+		}
+	}
+	_, err := f.account.SetAccountDisabled(testContext(t), &rosterv1.SetAccountDisabledRequest{Jid: "romeo@example.com", Disabled: true})
+	wantCode(t, "unknown account", err, codes.NotFound)
+	_, err = f.account.SetAccountDisabled(testContext(t), &rosterv1.SetAccountDisabledRequest{Jid: "juliet@example.com/desk", Disabled: true})
+	wantCode(t, "full JID", err, codes.InvalidArgument)
+}
+
+func TestListAccountsStoreTroubleIsUnavailable(t *testing.T) {
+	f := start(t, roster.Config{})
+	f.store.Close()
+	_, err := f.account.ListAccounts(testContext(t), &rosterv1.ListAccountsRequest{})
+	wantCode(t, "ListAccounts", err, codes.Unavailable)
+	_, err = f.account.SetAccountDisabled(testContext(t), &rosterv1.SetAccountDisabledRequest{Jid: "juliet@example.com", Disabled: true})
+	wantCode(t, "SetAccountDisabled", err, codes.Unavailable)
+}

@@ -36,6 +36,18 @@ type Accounts interface {
 	// DeleteAccount removes an account and its keys, or returns
 	// ErrAccountNotFound.
 	DeleteAccount(ctx context.Context, jid string) error
+	// ListAccounts returns at most q.Limit accounts whose JID sorts after
+	// q.After (byte order; "" starts at the beginning), in JID order, with
+	// only JID, Disabled and Created filled in: a listing never carries
+	// keys. With q.Domain set, only accounts of that domain are listed.
+	ListAccounts(ctx context.Context, q AccountQuery) ([]Account, error)
+}
+
+// AccountQuery selects one page of ListAccounts.
+type AccountQuery struct {
+	Domain string // normalised domainpart; "" for every domain
+	After  string // the last JID of the previous page; "" for the first
+	Limit  int    // at least 1
 }
 
 // Account is one stored account. There is deliberately no password field:

@@ -258,6 +258,38 @@ func (s *Store) DeleteAccount(ctx context.Context, jid string) error {
 	})
 }
 
+// ListAccounts implements roster.Accounts. It walks the primary key from
+// q.After; the domain is matched on the JID's tail, since the domainpart is
+// all that follows the one '@' of a bare account JID.
+func (s *Store) ListAccounts(ctx context.Context, q roster.AccountQuery) ([]roster.Account, error) {
+	if q.Limit < 1 {
+		return nil, fmt.Errorf("pgstore: ListAccounts limit %d, want at least 1", q.Limit)
+	}
+	var out []roster.Account
+	err := s.read(ctx, func(ctx context.Context) error {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, `SELECT jid, disabled, created FROM accounts
+			WHERE jid > $1 AND ($2 = '' OR right(jid, length($2) + 1) = '@' || $2)
+			ORDER BY jid LIMIT $3`, q.After, q.Domain, q.Limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a roster.Account
+			if err := rows.Scan(&a.JID, &a.Disabled, &a.Created); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // insertScram stores keys in one statement, one row per array element.
 func insertScram(ctx context.Context, tx pgx.Tx, jid string, keys []sasl.ScramKeys) error {
 	if len(keys) == 0 {

@@ -245,6 +245,38 @@ func (s *Store) DeleteAccount(ctx context.Context, jid string) error {
 	return mustChange(res, roster.ErrAccountNotFound)
 }
 
+// ListAccounts implements roster.Accounts. It walks the primary key from
+// q.After; the domain is matched on the JID's tail, since the domainpart is
+// all that follows the one '@' of a bare account JID.
+func (s *Store) ListAccounts(ctx context.Context, q roster.AccountQuery) ([]roster.Account, error) {
+	if q.Limit < 1 {
+		return nil, fmt.Errorf("sqlitestore: ListAccounts limit %d, want at least 1", q.Limit)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT jid, disabled, created_unix_ms FROM accounts
+		WHERE jid > ?1 AND (?2 = '' OR substr(jid, -(length(?2) + 1)) = '@' || ?2)
+		ORDER BY jid LIMIT ?3`, q.After, q.Domain, q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []roster.Account
+	for rows.Next() {
+		var (
+			a       roster.Account
+			created int64
+		)
+		if err := rows.Scan(&a.JID, &a.Disabled, &created); err != nil {
+			return nil, err
+		}
+		a.Created = time.UnixMilli(created)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func insertScram(ctx context.Context, tx *sql.Tx, jid string, keys []sasl.ScramKeys) error {
 	for _, k := range keys {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO scram_credentials (jid, hash, salt, iterations, stored_key, server_key)

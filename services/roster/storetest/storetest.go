@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +30,9 @@ func Run(t *testing.T, open func(t *testing.T) roster.Store) {
 		{"MissingAccountIsNotFoundForEveryOperation", testMissingAccount},
 		{"SetCredentialsReplacesEveryKeyAndCanDropTheDigest", testSetCredentialsReplaces},
 		{"SetDisabledTogglesOnlyTheFlag", testSetDisabled},
+		{"ListAccountsPagesInByteOrderWithoutKeys", testListAccountsPages},
+		{"ListAccountsOfADomainMatchesTheWholeDomainpart", testListAccountsDomain},
+		{"ListAccountsOfAnEmptyStoreIsEmpty", testListAccountsEmpty},
 		{"DeletedAccountLeavesNoKeysBehindForItsSuccessor", testDeleteThenRecreate},
 		{"AccountsAreIndependent", testAccountsIndependent},
 		{"StoreKeepsNoReferenceToCallerSlices", testNoAliasing},
@@ -397,5 +401,110 @@ func testConcurrentSetCredentials(t *testing.T, s roster.Store) {
 	want.Credentials = account(a.JID, got.Scram[0].Salt[0]).Credentials
 	if d := diff(got, want); d != "" {
 		t.Errorf("keys are not one writer's whole set: %s", d)
+	}
+}
+
+// listAll pages through ListAccounts with pages of limit and returns every
+// JID in the order given, checking each listed account against want.
+func listAll(t *testing.T, s roster.Store, domain string, limit int, want map[string]roster.Account) []string {
+	t.Helper()
+	var (
+		got   []string
+		after string
+	)
+	for page := 0; ; page++ {
+		if page > 100 {
+			t.Fatalf("ListAccounts never reached the end; listed %q", got)
+		}
+		as, err := s.ListAccounts(ctx(t), roster.AccountQuery{Domain: domain, After: after, Limit: limit})
+		if err != nil {
+			t.Fatalf("ListAccounts(%q, after %q): %v", domain, after, err)
+		}
+		if len(as) > limit {
+			t.Fatalf("ListAccounts returned %d accounts, limit %d", len(as), limit)
+		}
+		for _, a := range as {
+			w, ok := want[a.JID]
+			switch {
+			case !ok:
+				t.Errorf("listed %q, which was not created", a.JID)
+			case a.Disabled != w.Disabled || !a.Created.Equal(w.Created):
+				t.Errorf("listed %s disabled=%v created=%v, want %v and %v", a.JID, a.Disabled, a.Created, w.Disabled, w.Created)
+			}
+			if a.Scram != nil || a.DigestMD5 != nil || a.DigestRealm != "" {
+				t.Errorf("listed %s with keys: %+v", a.JID, a.Credentials)
+			}
+			got = append(got, a.JID)
+		}
+		if len(as) < limit {
+			return got
+		}
+		after = as[len(as)-1].JID
+	}
+}
+
+func testListAccountsPages(t *testing.T, s roster.Store) {
+	// Created out of order; "é" (U+00E9) sorts after every ASCII letter in
+	// byte order, where a locale would put it next to "e".
+	jids := []string{"mercutio@example.com", "\u00e9mile@example.com", "benvolio@example.org",
+		"zed@example.com", "juliet@example.com", "eve@example.com", "romeo@example.net"}
+	want := map[string]roster.Account{}
+	for i, j := range jids {
+		a := account(j, byte(i))
+		a.Disabled = i%3 == 0
+		mustCreate(t, s, a)
+		want[j] = a
+	}
+	sorted := slices.Clone(jids)
+	slices.Sort(sorted) // Go compares strings byte by byte
+	for _, limit := range []int{1, 2, 3, len(jids), len(jids) + 5} {
+		if got := listAll(t, s, "", limit, want); !slices.Equal(got, sorted) {
+			t.Errorf("pages of %d listed %q, want %q", limit, got, sorted)
+		}
+	}
+	// A page starts strictly after its cursor, also when the cursor is no
+	// account (deleted since).
+	as, err := s.ListAccounts(ctx(t), roster.AccountQuery{After: "f", Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 || as[0].JID != "juliet@example.com" || as[1].JID != "mercutio@example.com" {
+		t.Errorf("page after %q = %+v, want juliet then mercutio", "f", as)
+	}
+}
+
+func testListAccountsDomain(t *testing.T, s roster.Store) {
+	want := map[string]roster.Account{}
+	for i, j := range []string{
+		"b@example.com", "a@example.com", "c@sub.example.com", "d@xexample.com",
+		"e@example.com.evil", "f@example.org", "example.com@other.net", "g@example.com",
+	} {
+		a := account(j, byte(i))
+		mustCreate(t, s, a)
+		want[j] = a
+	}
+	for domain, exp := range map[string][]string{
+		"example.com":     {"a@example.com", "b@example.com", "g@example.com"},
+		"sub.example.com": {"c@sub.example.com"},
+		"example.org":     {"f@example.org"},
+		"nowhere.test":    nil,
+	} {
+		for _, limit := range []int{1, 2, 10} {
+			if got := listAll(t, s, domain, limit, want); !slices.Equal(got, exp) {
+				t.Errorf("domain %s in pages of %d: listed %q, want %q", domain, limit, got, exp)
+			}
+		}
+	}
+}
+
+func testListAccountsEmpty(t *testing.T, s roster.Store) {
+	as, err := s.ListAccounts(ctx(t), roster.AccountQuery{Limit: 10})
+	if err != nil || len(as) != 0 {
+		t.Fatalf("ListAccounts = %+v, %v; want none", as, err)
+	}
+	mustCreate(t, s, account("juliet@example.com", 1))
+	as, err = s.ListAccounts(ctx(t), roster.AccountQuery{After: "juliet@example.com", Limit: 10})
+	if err != nil || len(as) != 0 {
+		t.Fatalf("ListAccounts after the last = %+v, %v; want none", as, err)
 	}
 }
