@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/internal/imtest"
 	"github.com/switchboard-xmpp/switchboard/services/roster"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 )
@@ -19,132 +20,36 @@ import (
 // IM end to end (RFC 6121 sections 2 to 4, XEP-0160): real clients over
 // STARTTLS against the one-process app, whose roster service keeps its data
 // in SQLite. Nothing is waited for by sleeping: a client proves that
-// everything due to it arrived with a ping round trip (imConn.sync), since
+// everything due to it arrived with a ping round trip (imtest.Conn.Sync), since
 // the router routes one sender's stanzas in order and publishes their
 // deliveries before the ping's result.
 
 const (
-	nsRoster = "jabber:iq:roster"
-	nsPing   = "urn:xmpp:ping"
+	nsRoster = imtest.NSRoster
 	nsDelay  = "urn:xmpp:delay"
 )
 
-// imConn is a logged-in raw client.
-type imConn struct {
-	*rawConn
-	local, resource string
-	n               int
-	// pushes counts the roster pushes received (and answered).
-	pushes []*node
-}
+// imConn is a logged-in raw client (shared with the cluster suite).
+type imConn = imtest.Conn
 
 func (s *server) imLogin(t testing.TB, local, resource string) *imConn {
 	t.Helper()
-	return &imConn{rawConn: s.rawLogin(t, local, resource), local: local, resource: resource}
+	return s.imEnv().Login(t, local, resource, 0)
 }
 
-func (c *imConn) jid() string { return full(c.local, c.resource).String() }
-
-// sync sends a ping to the server and returns every stanza that arrived
-// before its result, answering roster pushes (RFC 6121 2.1.6) and keeping
-// them in c.pushes rather than in the result.
-func (c *imConn) sync() []*node {
-	c.t.Helper()
-	c.n++
-	id := fmt.Sprintf("sync-%d", c.n)
-	c.send("<iq type='get' id='" + id + "' to='" + domain + "'><ping xmlns='" + nsPing + "'/></iq>")
-	var out []*node
-	for {
-		n := c.mustNext("stanzas before the ping result " + id)
-		switch {
-		case n.is(nsClient, "iq") && n.attr("id") == id:
-			if n.attr("type") != "result" {
-				c.t.Fatalf("ping %s answered with %s", id, n)
-			}
-			return out
-		case n.is(nsClient, "iq") && n.attr("type") == "set" && n.child(nsRoster, "query") != nil:
-			c.send("<iq type='result' id='" + n.attr("id") + "'/>")
-			c.pushes = append(c.pushes, n)
-		default:
-			out = append(out, n)
-		}
+// imEnv is the one-process server as the shared IM scenarios see it.
+func (s *server) imEnv() *imtest.Env {
+	return &imtest.Env{
+		Domain:         domain,
+		Addrs:          []string{s.addr},
+		TLS:            s.tlsConfig(),
+		Password:       password,
+		CreateAccounts: s.createAccounts,
+		Parallel:       4,
 	}
 }
 
-// iq sends an IQ and returns its answer, with the stanzas that came first.
-func (c *imConn) iq(typ, to, payload string) (*node, []*node) {
-	c.t.Helper()
-	c.n++
-	id := fmt.Sprintf("iq-%d", c.n)
-	toAttr := ""
-	if to != "" {
-		toAttr = " to='" + to + "'"
-	}
-	c.send("<iq type='" + typ + "' id='" + id + "'" + toAttr + ">" + payload + "</iq>")
-	var before []*node
-	for {
-		n := c.mustNext("the answer to " + id)
-		if n.is(nsClient, "iq") && n.attr("id") == id {
-			return n, before
-		}
-		if n.is(nsClient, "iq") && n.attr("type") == "set" && n.child(nsRoster, "query") != nil {
-			c.send("<iq type='result' id='" + n.attr("id") + "'/>")
-			c.pushes = append(c.pushes, n)
-			continue
-		}
-		before = append(before, n)
-	}
-}
-
-// roster gets the roster and returns its items by JID.
-func (c *imConn) roster() map[string]*node {
-	c.t.Helper()
-	res, _ := c.iq("get", "", "<query xmlns='"+nsRoster+"'/>")
-	q := res.child(nsRoster, "query")
-	if res.attr("type") != "result" || q == nil {
-		c.t.Fatalf("roster get: %s", res)
-	}
-	items := map[string]*node{}
-	for i := range q.Nodes {
-		items[q.Nodes[i].attr("jid")] = &q.Nodes[i]
-	}
-	return items
-}
-
-// state is one side's item for the other as "subscription[+ask]", "-" for
-// no item.
-func (c *imConn) state(other string) string {
-	it := c.roster()[bare(other).String()]
-	if it == nil {
-		return "-"
-	}
-	s := it.attr("subscription")
-	if it.attr("ask") == "subscribe" {
-		s += "+ask"
-	}
-	return s
-}
-
-// summary names the stanzas a client received: presence by type (or
-// "available") and sender, messages by body.
-func summary(ns []*node) []string {
-	var out []string
-	for _, n := range ns {
-		switch {
-		case n.is(nsClient, "presence"):
-			typ := n.attr("type")
-			if typ == "" {
-				typ = "available"
-			}
-			out = append(out, typ+"<"+strings.SplitN(n.attr("from"), "@", 2)[0]+">")
-		case n.is(nsClient, "message"):
-			out = append(out, "message:"+n.child(nsClient, "body").Text)
-		default:
-			out = append(out, n.String())
-		}
-	}
-	return out
-}
+func summary(ns []*node) []string { return imtest.Summary(ns) }
 
 // TestRosterSetPushedToEveryInterestedResource_RFC6121_2_1_6_and_2_3 adds,
 // updates and removes an item from one resource and checks the pushes
@@ -154,48 +59,48 @@ func TestRosterSetPushedToEveryInterestedResource_RFC6121_2_1_6_and_2_3(t *testi
 	s.createAccounts(t, "alice", "bob")
 	phone := s.imLogin(t, "alice", "phone")
 	laptop := s.imLogin(t, "alice", "laptop")
-	phone.roster()
-	laptop.roster()
-	res, _ := phone.iq("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' name='Bob'><group>Friends</group></item></query>")
-	if res.attr("type") != "result" {
+	phone.Roster()
+	laptop.Roster()
+	res, _ := phone.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' name='Bob'><group>Friends</group></item></query>")
+	if res.Attr("type") != "result" {
 		t.Fatalf("roster set: %s", res)
 	}
-	phone.sync()
-	laptop.sync()
+	phone.Sync()
+	laptop.Sync()
 	for _, c := range []*imConn{phone, laptop} {
-		if len(c.pushes) != 1 {
-			t.Fatalf("%s got %d pushes, want 1", c.resource, len(c.pushes))
+		if len(c.Pushes) != 1 {
+			t.Fatalf("%s got %d pushes, want 1", c.Resource, len(c.Pushes))
 		}
-		it := c.pushes[0].child(nsRoster, "query").child(nsRoster, "item")
-		if it.attr("jid") != "bob@"+domain || it.attr("name") != "Bob" || it.attr("subscription") != "none" ||
-			it.child(nsRoster, "group").Text != "Friends" || c.pushes[0].attr("to") != c.jid() {
-			t.Errorf("%s push %s", c.resource, c.pushes[0])
+		it := c.Pushes[0].Child(nsRoster, "query").Child(nsRoster, "item")
+		if it.Attr("jid") != "bob@"+domain || it.Attr("name") != "Bob" || it.Attr("subscription") != "none" ||
+			it.Child(nsRoster, "group").Text != "Friends" || c.Pushes[0].Attr("to") != c.JID() {
+			t.Errorf("%s push %s", c.Resource, c.Pushes[0])
 		}
 	}
 	// 2.3.3: two items are refused.
-	res, _ = phone.iq("set", "", "<query xmlns='"+nsRoster+"'><item jid='a@"+domain+"'/><item jid='b@"+domain+"'/></query>")
-	if res.attr("type") != "error" || res.child(nsClient, "error").child("urn:ietf:params:xml:ns:xmpp-stanzas", "bad-request") == nil {
+	res, _ = phone.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='a@"+domain+"'/><item jid='b@"+domain+"'/></query>")
+	if res.Attr("type") != "error" || res.Child(nsClient, "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "bad-request") == nil {
 		t.Errorf("two items: %s, want bad-request", res)
 	}
 	// 2.5: remove, pushed with subscription='remove'.
-	res, _ = laptop.iq("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' subscription='remove'/></query>")
-	if res.attr("type") != "result" {
+	res, _ = laptop.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' subscription='remove'/></query>")
+	if res.Attr("type") != "result" {
 		t.Fatalf("remove: %s", res)
 	}
-	phone.sync()
-	laptop.sync()
+	phone.Sync()
+	laptop.Sync()
 	for _, c := range []*imConn{phone, laptop} {
-		last := c.pushes[len(c.pushes)-1].child(nsRoster, "query").child(nsRoster, "item")
-		if last.attr("subscription") != "remove" {
-			t.Errorf("%s last push %s, want a removal", c.resource, last)
+		last := c.Pushes[len(c.Pushes)-1].Child(nsRoster, "query").Child(nsRoster, "item")
+		if last.Attr("subscription") != "remove" {
+			t.Errorf("%s last push %s, want a removal", c.Resource, last)
 		}
 	}
-	if items := phone.roster(); len(items) != 0 {
+	if items := phone.Roster(); len(items) != 0 {
 		t.Errorf("roster after remove has %d items", len(items))
 	}
 	// 2.5.3: removing what is not there.
-	res, _ = phone.iq("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' subscription='remove'/></query>")
-	if res.child(nsClient, "error").child("urn:ietf:params:xml:ns:xmpp-stanzas", "item-not-found") == nil {
+	res, _ = phone.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' subscription='remove'/></query>")
+	if res.Child(nsClient, "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "item-not-found") == nil {
 		t.Errorf("removing a missing item: %s, want item-not-found", res)
 	}
 }
@@ -206,260 +111,55 @@ func TestRosterSetPushedToEveryInterestedResource_RFC6121_2_1_6_and_2_3(t *testi
 func TestRosterVersioningUnchangedAndIncremental_RFC6121_2_6(t *testing.T) {
 	s := startServer(t)
 	s.createAccounts(t, "alice")
-	r := s.rawDial(t)
-	r.open()
-	r.startTLS()
-	f := r.authPlain("alice", password("alice"))
-	if f.child("urn:xmpp:features:rosterver", "ver") == nil || f.child("urn:xmpp:features:pre-approval", "sub") == nil {
+	c := s.imLogin(t, "alice", "phone")
+	if f := c.Features; f.Child("urn:xmpp:features:rosterver", "ver") == nil || f.Child("urn:xmpp:features:pre-approval", "sub") == nil {
 		t.Errorf("features after authentication %s: want rosterver and pre-approval", f)
 	}
-	r.bind("phone")
-	c := &imConn{rawConn: r, local: "alice", resource: "phone"}
 
-	res, _ := c.iq("get", "", "<query xmlns='"+nsRoster+"' ver=''/>")
-	v0 := res.child(nsRoster, "query").attr("ver")
+	res, _ := c.IQ("get", "", "<query xmlns='"+nsRoster+"' ver=''/>")
+	v0 := res.Child(nsRoster, "query").Attr("ver")
 	add := func(who string) {
-		res, _ := c.iq("set", "", "<query xmlns='"+nsRoster+"'><item jid='"+who+"@"+domain+"'/></query>")
-		if res.attr("type") != "result" {
+		res, _ := c.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='"+who+"@"+domain+"'/></query>")
+		if res.Attr("type") != "result" {
 			t.Fatalf("set: %s", res)
 		}
 	}
 	add("bob")
-	c.sync()
-	res, _ = c.iq("get", "", "<query xmlns='"+nsRoster+"' ver=''/>")
-	v1 := res.child(nsRoster, "query").attr("ver")
+	c.Sync()
+	res, _ = c.IQ("get", "", "<query xmlns='"+nsRoster+"' ver=''/>")
+	v1 := res.Child(nsRoster, "query").Attr("ver")
 	if v1 == "" || v1 == v0 {
 		t.Fatalf("ver after a change %q, before %q", v1, v0)
 	}
-	res, _ = c.iq("get", "", "<query xmlns='"+nsRoster+"' ver='"+v1+"'/>")
-	if res.attr("type") != "result" || len(res.Nodes) != 0 {
+	res, _ = c.IQ("get", "", "<query xmlns='"+nsRoster+"' ver='"+v1+"'/>")
+	if res.Attr("type") != "result" || len(res.Nodes) != 0 {
 		t.Errorf("get with the current ver: %s, want an empty result", res)
 	}
 	add("carol")
 	add("dave")
-	c.sync()
-	c.pushes = nil
-	res, _ = c.iq("get", "", "<query xmlns='"+nsRoster+"' ver='"+v1+"'/>")
-	if res.attr("type") != "result" || len(res.Nodes) != 0 {
+	c.Sync()
+	c.Pushes = nil
+	res, _ = c.IQ("get", "", "<query xmlns='"+nsRoster+"' ver='"+v1+"'/>")
+	if res.Attr("type") != "result" || len(res.Nodes) != 0 {
 		t.Fatalf("incremental get: %s, want an empty result first", res)
 	}
-	c.sync()
+	c.Sync()
 	var got []string
-	for _, p := range c.pushes {
-		got = append(got, p.child(nsRoster, "query").child(nsRoster, "item").attr("jid"))
+	for _, p := range c.Pushes {
+		got = append(got, p.Child(nsRoster, "query").Child(nsRoster, "item").Attr("jid"))
 	}
 	if want := []string{"carol@" + domain, "dave@" + domain}; !slices.Equal(got, want) {
 		t.Errorf("pushes after the empty result: %v, want %v", got, want)
 	}
 }
 
-// subState is one side's view in Appendix A: subscription and ask.
-type subState struct {
-	to, from, pendOut, pendIn bool
-}
-
-func (s subState) mirror() subState { return subState{s.from, s.to, s.pendIn, s.pendOut} }
-
-// item is the roster item the state shows (RFC 6121 2.1.2.5): pending in
-// is not in the roster item.
-func (s subState) item() string {
-	sub := map[[2]bool]string{{false, false}: "none", {true, false}: "to", {false, true}: "from", {true, true}: "both"}[[2]bool{s.to, s.from}]
-	if s.pendOut {
-		sub += "+ask"
-	}
-	return sub
-}
-
-// outbound applies a stanza sent by the side whose state s is, as
-// Appendix A.2 (and 3.x) define the changes of the sender's state.
-func (s subState) outbound(typ string) subState {
-	switch typ {
-	case "subscribe":
-		if !s.to {
-			s.pendOut = true
-		}
-	case "unsubscribe":
-		s.to, s.pendOut = false, false
-	case "subscribed":
-		if s.pendIn {
-			s.from, s.pendIn = true, false
-		}
-	case "unsubscribed":
-		s.from, s.pendIn = false, false
-	}
-	return s
-}
-
 // TestSubscriptionStatesAppendixA_RFC6121_3_and_A drives every start state
 // of Appendix A with real stanzas between two local users, then sends each
 // of the four subscription stanzas in each direction, and checks both
-// rosters and the subscription stanzas and presence each side received.
+// rosters and the subscription stanzas and presence each side received
+// (the cells are in internal/imtest, shared with the cluster suite).
 func TestSubscriptionStatesAppendixA_RFC6121_3_and_A(t *testing.T) {
-	s := startServer(t)
-	type step struct {
-		byAlice bool
-		typ     string
-	}
-	starts := []struct {
-		name  string
-		steps []step
-	}{
-		{"None", nil},
-		{"None+PendingOut", []step{{true, "subscribe"}}},
-		{"None+PendingIn", []step{{false, "subscribe"}}},
-		{"None+PendingOut+PendingIn", []step{{true, "subscribe"}, {false, "subscribe"}}},
-		{"To", []step{{true, "subscribe"}, {false, "subscribed"}}},
-		{"To+PendingIn", []step{{true, "subscribe"}, {false, "subscribed"}, {false, "subscribe"}}},
-		{"From", []step{{false, "subscribe"}, {true, "subscribed"}}},
-		{"From+PendingOut", []step{{false, "subscribe"}, {true, "subscribed"}, {true, "subscribe"}}},
-		{"Both", []step{{true, "subscribe"}, {false, "subscribed"}, {false, "subscribe"}, {true, "subscribed"}}},
-	}
-	types := []string{"subscribe", "subscribed", "unsubscribe", "unsubscribed"}
-	n := 0
-	for _, st := range starts {
-		for _, byAlice := range []bool{true, false} {
-			for _, typ := range types {
-				dir := "outbound"
-				if !byAlice {
-					dir = "inbound"
-				}
-				n++
-				aliceName, bobName := fmt.Sprintf("a%d", n), fmt.Sprintf("b%d", n)
-				t.Run(st.name+"/"+dir+"-"+typ, func(t *testing.T) {
-					s.createAccounts(t, aliceName, bobName)
-					alice := s.imLogin(t, aliceName, "r")
-					bob := s.imLogin(t, bobName, "r")
-					for _, c := range []*imConn{alice, bob} {
-						c.roster()
-						c.send("<presence/>")
-						c.sync()
-					}
-					var state subState // alice's
-					// Whether each side has an item: made by sending a
-					// subscribe, an approval or a pre-approval (3.1.2,
-					// 3.1.5, 3.4), kept until a roster remove.
-					var aliceIn, bobIn bool
-					note := func(byAlice bool, typ string) {
-						if typ == "subscribe" || typ == "subscribed" {
-							if byAlice {
-								aliceIn = true
-							} else {
-								bobIn = true
-							}
-						}
-					}
-					send := func(byAlice bool, typ string) {
-						from, to := alice, bob
-						if !byAlice {
-							from, to = bob, alice
-						}
-						from.send("<presence to='" + bare(to.local).String() + "' type='" + typ + "'/>")
-						from.sync()
-						to.sync()
-						note(byAlice, typ)
-						if byAlice {
-							state = state.outbound(typ)
-						} else {
-							state = state.mirror().outbound(typ).mirror()
-						}
-					}
-					for _, p := range st.steps {
-						send(p.byAlice, p.typ)
-					}
-					if got := alice.state(bobName); got != itemOrNone(state, aliceIn) {
-						t.Fatalf("set-up: alice's item %s, want %s", got, itemOrNone(state, aliceIn))
-					}
-					before := state
-					alice.sync()
-					bob.sync()
-
-					sender, receiver := alice, bob
-					if !byAlice {
-						sender, receiver = bob, alice
-					}
-					sender.send("<presence to='" + bare(receiver.local).String() + "' type='" + typ + "'/>")
-					gotSender := summary(sender.sync())
-					gotReceiver := summary(receiver.sync())
-					note(byAlice, typ)
-					if byAlice {
-						state = state.outbound(typ)
-					} else {
-						state = state.mirror().outbound(typ).mirror()
-					}
-					if got := alice.state(bobName); got != itemOrNone(state, aliceIn) {
-						t.Errorf("alice's item %s, want %s", got, itemOrNone(state, aliceIn))
-					}
-					if got := bob.state(aliceName); got != itemOrNone(state.mirror(), bobIn) {
-						t.Errorf("bob's item %s, want %s", got, itemOrNone(state.mirror(), bobIn))
-					}
-					// What each side must have received, from the sender's
-					// and receiver's states before and after.
-					sb, sa, rb, ra := before, state, before.mirror(), state.mirror()
-					if !byAlice {
-						sb, sa, rb, ra = rb, ra, sb, sa
-					}
-					wantS, wantR := expectedDeliveries(typ, sender.local, receiver.local, sb, sa, rb, ra)
-					if !slices.Equal(gotSender, wantS) {
-						t.Errorf("sender got %v, want %v", gotSender, wantS)
-					}
-					if !slices.Equal(gotReceiver, wantR) {
-						t.Errorf("receiver got %v, want %v", gotReceiver, wantR)
-					}
-				})
-			}
-		}
-	}
-}
-
-// itemOrNone is the item the roster shows, "-" when the side has none (a
-// pending request alone puts nothing in the roster, 3.1.3).
-func itemOrNone(s subState, in bool) string {
-	if !in {
-		return "-"
-	}
-	return s.item()
-}
-
-// expectedDeliveries is what the sender and the receiver of a subscription
-// stanza see (both available), from each side's state before and after:
-//   - the receiver gets the stanza when its state changed, and a subscribe
-//     also when nothing changed but it had no subscription from the sender
-//     yet and a request was not already pending (3.1.3); a subscribe from a
-//     contact that already has 'from' is answered by the server with
-//     subscribed (3.1.3), which changes nothing on the sender's side, who
-//     already has 'to', and is therefore not delivered to it (A.3.2);
-//   - a side that gained 'from' sends its presence to the other; one that
-//     lost it sends unavailable (3.1.5, 3.2.2, 3.3.3).
-func expectedDeliveries(typ, sender, receiver string, sb, sa, rb, ra subState) (toSender, toReceiver []string) {
-	delivered := sa != sb || ra != rb
-	if typ == "subscribe" && !rb.from && !rb.pendIn {
-		delivered = true
-	}
-	if typ == "subscribe" && rb.from {
-		delivered = false
-	}
-	if typ == "subscribe" && rb.pendIn {
-		delivered = false
-	}
-	if delivered {
-		toReceiver = append(toReceiver, typ+"<"+sender+">")
-	}
-	// Presence effects follow the subscription stanza they come from
-	// (RFC 6121 3.1.5: the contact's server routes subscribed, then sends
-	// the contact's presence; 3.2.2 likewise for unavailable).
-	if !sb.from && sa.from {
-		toReceiver = append(toReceiver, "available<"+sender+">")
-	}
-	if sb.from && !sa.from {
-		toReceiver = append(toReceiver, "unavailable<"+sender+">")
-	}
-	if !rb.from && ra.from {
-		toSender = append(toSender, "available<"+receiver+">")
-	}
-	if rb.from && !ra.from {
-		toSender = append(toSender, "unavailable<"+receiver+">")
-	}
-	return toSender, toReceiver
+	imtest.RunAppendixA(t, startServer(t).imEnv())
 }
 
 // TestPresenceToSubscribersProbesAndLogout_RFC6121_4 sets up a mutual
@@ -471,47 +171,47 @@ func TestPresenceToSubscribersProbesAndLogout_RFC6121_4(t *testing.T) {
 	alice := s.imLogin(t, "alice", "phone")
 	bob := s.imLogin(t, "bob", "desk")
 	for _, c := range []*imConn{alice, bob} {
-		c.roster()
-		c.send("<presence/>")
-		c.sync()
+		c.Roster()
+		c.Send("<presence/>")
+		c.Sync()
 	}
 	for _, p := range [][2]*imConn{{alice, bob}, {bob, alice}} {
-		p[0].send("<presence to='" + bare(p[1].local).String() + "' type='subscribe'/>")
-		p[0].sync()
-		p[1].sync()
-		p[1].send("<presence to='" + bare(p[0].local).String() + "' type='subscribed'/>")
-		p[1].sync()
-		p[0].sync()
+		p[0].Send("<presence to='" + bare(p[1].Local).String() + "' type='subscribe'/>")
+		p[0].Sync()
+		p[1].Sync()
+		p[1].Send("<presence to='" + bare(p[0].Local).String() + "' type='subscribed'/>")
+		p[1].Sync()
+		p[0].Sync()
 	}
 	// Bob's second resource logs in: alice sees it; it learns alice's
 	// presence from the probe answer.
 	tablet := s.imLogin(t, "bob", "tablet")
-	tablet.send("<presence><priority>3</priority></presence>")
-	got := summary(tablet.sync())
+	tablet.Send("<presence><priority>3</priority></presence>")
+	got := summary(tablet.Sync())
 	if !slices.Contains(got, "available<alice>") {
 		t.Errorf("new resource got %v, want alice's presence (4.3.2)", got)
 	}
-	if got := summary(alice.sync()); !slices.Equal(got, []string{"available<bob>"}) {
+	if got := summary(alice.Sync()); !slices.Equal(got, []string{"available<bob>"}) {
 		t.Errorf("alice got %v, want bob's new resource (4.2.2)", got)
 	}
-	if got := summary(bob.sync()); !slices.Equal(got, []string{"available<bob>"}) {
+	if got := summary(bob.Sync()); !slices.Equal(got, []string{"available<bob>"}) {
 		t.Errorf("bob's other resource got %v, want the tablet's presence", got)
 	}
 	// Directed presence to carol, who is no contact.
 	carol := s.imLogin(t, "carol", "x")
-	carol.send("<presence/>")
-	carol.sync()
-	alice.send("<presence to='carol@" + domain + "/x'/>")
-	alice.sync()
-	if got := summary(carol.sync()); !slices.Equal(got, []string{"available<alice>"}) {
+	carol.Send("<presence/>")
+	carol.Sync()
+	alice.Send("<presence to='carol@" + domain + "/x'/>")
+	alice.Sync()
+	if got := summary(carol.Sync()); !slices.Equal(got, []string{"available<alice>"}) {
 		t.Errorf("carol got %v, want the directed presence", got)
 	}
 	// Alice logs out: bob's two resources and carol learn it.
-	alice.send("<presence type='unavailable'/>")
-	alice.sync()
+	alice.Send("<presence type='unavailable'/>")
+	alice.Sync()
 	for _, c := range []*imConn{bob, tablet, carol} {
-		if got := summary(c.sync()); !slices.Equal(got, []string{"unavailable<alice>"}) {
-			t.Errorf("%s/%s got %v, want alice unavailable (4.5.2, 4.6.3)", c.local, c.resource, got)
+		if got := summary(c.Sync()); !slices.Equal(got, []string{"unavailable<alice>"}) {
+			t.Errorf("%s/%s got %v, want alice unavailable (4.5.2, 4.6.3)", c.Local, c.Resource, got)
 		}
 	}
 }
@@ -523,36 +223,36 @@ func TestOfflineMessagesDeliveredWithDelayInOrder_XEP0160(t *testing.T) {
 	s := startServer(t)
 	s.createAccounts(t, "alice", "bob")
 	alice := s.imLogin(t, "alice", "phone")
-	alice.send("<presence/>")
-	alice.sync()
+	alice.Send("<presence/>")
+	alice.Sync()
 	for i := 1; i <= 3; i++ {
-		alice.send(fmt.Sprintf("<message to='bob@%s' type='chat' id='m%d'><body>%d</body><x xmlns='urn:example:ext'>kept</x></message>", domain, i, i))
+		alice.Send(fmt.Sprintf("<message to='bob@%s' type='chat' id='m%d'><body>%d</body><x xmlns='urn:example:ext'>kept</x></message>", domain, i, i))
 	}
-	if got := alice.sync(); len(got) != 0 {
+	if got := alice.Sync(); len(got) != 0 {
 		t.Errorf("sender got %v, want nothing (stored)", summary(got))
 	}
-	if res, _ := alice.iq("get", domain, "<query xmlns='http://jabber.org/protocol/disco#info'/>"); !strings.Contains(res.String(), "msgoffline") {
+	if res, _ := alice.IQ("get", domain, "<query xmlns='http://jabber.org/protocol/disco#info'/>"); !strings.Contains(res.String(), "msgoffline") {
 		t.Errorf("server disco#info %s lacks msgoffline", res)
 	}
 	start := time.Now().UTC().Add(-time.Minute)
 	bob := s.imLogin(t, "bob", "desk")
-	bob.send("<presence/>")
-	got := bob.sync()
+	bob.Send("<presence/>")
+	got := bob.Sync()
 	var bodies []string
 	for _, n := range got {
-		if !n.is(nsClient, "message") {
+		if !n.Is(nsClient, "message") {
 			continue
 		}
-		bodies = append(bodies, n.child(nsClient, "body").Text)
-		d := n.child(nsDelay, "delay")
-		if d == nil || d.attr("from") != domain {
+		bodies = append(bodies, n.Child(nsClient, "body").Text)
+		d := n.Child(nsDelay, "delay")
+		if d == nil || d.Attr("from") != domain {
 			t.Errorf("offline message without delay from the domain: %s", n)
 			continue
 		}
-		if ts, err := time.Parse(time.RFC3339Nano, d.attr("stamp")); err != nil || ts.Before(start) {
-			t.Errorf("delay stamp %q: %v", d.attr("stamp"), err)
+		if ts, err := time.Parse(time.RFC3339Nano, d.Attr("stamp")); err != nil || ts.Before(start) {
+			t.Errorf("delay stamp %q: %v", d.Attr("stamp"), err)
 		}
-		if n.child("urn:example:ext", "x") == nil {
+		if n.Child("urn:example:ext", "x") == nil {
 			t.Errorf("extension lost: %s", n)
 		}
 	}
@@ -561,9 +261,9 @@ func TestOfflineMessagesDeliveredWithDelayInOrder_XEP0160(t *testing.T) {
 	}
 	// Deleted once delivered: the next login gets none.
 	again := s.imLogin(t, "bob", "laptop")
-	again.send("<presence/>")
-	for _, n := range again.sync() {
-		if n.is(nsClient, "message") {
+	again.Send("<presence/>")
+	for _, n := range again.Sync() {
+		if n.Is(nsClient, "message") {
 			t.Errorf("offline message delivered twice: %s", n)
 		}
 	}
@@ -576,17 +276,17 @@ func TestPendingRequestDeliveredAtLogin_RFC6121_3_1_3(t *testing.T) {
 	s := startServer(t)
 	s.createAccounts(t, "alice", "bob")
 	alice := s.imLogin(t, "alice", "phone")
-	alice.send("<presence to='bob@" + domain + "' type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>Al</nick></presence>")
-	alice.sync()
+	alice.Send("<presence to='bob@" + domain + "' type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>Al</nick></presence>")
+	alice.Sync()
 	bob := s.imLogin(t, "bob", "desk")
-	bob.send("<presence/>")
+	bob.Send("<presence/>")
 	var req *node
-	for _, n := range bob.sync() {
-		if n.is(nsClient, "presence") && n.attr("type") == "subscribe" {
+	for _, n := range bob.Sync() {
+		if n.Is(nsClient, "presence") && n.Attr("type") == "subscribe" {
 			req = n
 		}
 	}
-	if req == nil || req.attr("from") != "alice@"+domain || req.child("http://jabber.org/protocol/nick", "nick") == nil {
+	if req == nil || req.Attr("from") != "alice@"+domain || req.Child("http://jabber.org/protocol/nick", "nick") == nil {
 		t.Fatalf("pending request at login: %v", req)
 	}
 }
@@ -599,18 +299,18 @@ func TestExtensionContentRoutedUntouched_RFC6120_8_4(t *testing.T) {
 	s.createAccounts(t, "alice", "bob")
 	alice := s.imLogin(t, "alice", "phone")
 	bob := s.imLogin(t, "bob", "desk")
-	bob.send("<presence/>")
-	bob.sync()
-	alice.send("<message to='bob@" + domain + "/desk' id='x1'><body>b</body>" +
+	bob.Send("<presence/>")
+	bob.Sync()
+	alice.Send("<message to='bob@" + domain + "/desk' id='x1'><body>b</body>" +
 		"<payload xmlns='urn:example:ext' a='1'><inner xmlns='urn:example:other' k='v'>text &amp; more</inner></payload></message>")
-	alice.sync()
-	got := bob.sync()
+	alice.Sync()
+	got := bob.Sync()
 	if len(got) != 1 {
 		t.Fatalf("bob got %v", summary(got))
 	}
-	p := got[0].child("urn:example:ext", "payload")
-	in := p.child("urn:example:other", "inner")
-	if p == nil || p.attr("a") != "1" || in == nil || in.attr("k") != "v" || in.Text != "text & more" {
+	p := got[0].Child("urn:example:ext", "payload")
+	in := p.Child("urn:example:other", "inner")
+	if p == nil || p.Attr("a") != "1" || in == nil || in.Attr("k") != "v" || in.Text != "text & more" {
 		t.Errorf("extension changed: %s", got[0])
 	}
 }
@@ -622,90 +322,27 @@ func TestDiscoServerAndAccount_XEP0030(t *testing.T) {
 	s.createAccounts(t, "alice", "bob")
 	alice := s.imLogin(t, "alice", "phone")
 	for _, to := range []string{domain, "bob@" + domain} {
-		res, _ := alice.iq("get", to, "<query xmlns='http://jabber.org/protocol/disco#items'/>")
-		q := res.child("http://jabber.org/protocol/disco#items", "query")
-		if res.attr("type") != "result" || q == nil || len(q.Nodes) != 0 {
+		res, _ := alice.IQ("get", to, "<query xmlns='http://jabber.org/protocol/disco#items'/>")
+		q := res.Child("http://jabber.org/protocol/disco#items", "query")
+		if res.Attr("type") != "result" || q == nil || len(q.Nodes) != 0 {
 			t.Errorf("disco#items of %s: %s", to, res)
 		}
 	}
-	res, _ := alice.iq("get", "bob@"+domain, "<query xmlns='http://jabber.org/protocol/disco#info'/>")
-	q := res.child("http://jabber.org/protocol/disco#info", "query")
-	if q == nil || q.child("http://jabber.org/protocol/disco#info", "identity").attr("category") != "account" {
+	res, _ := alice.IQ("get", "bob@"+domain, "<query xmlns='http://jabber.org/protocol/disco#info'/>")
+	q := res.Child("http://jabber.org/protocol/disco#info", "query")
+	if q == nil || q.Child("http://jabber.org/protocol/disco#info", "identity").Attr("category") != "account" {
 		t.Errorf("account disco#info: %s", res)
 	}
 }
 
-// TestBareJIDDeliveryMatrix_RFC6121_8_5_2 sends each message type to the
-// bare JID of an account whose resources have the given priorities and
-// checks which resources get it (8.5.2.1.1), or that a message no resource
-// may take is stored (normal, chat) or answered (groupchat) (8.5.2.2.1).
-func TestBareJIDDeliveryMatrix_RFC6121_8_5_2(t *testing.T) {
-	s := startServer(t)
-	cases := [][]int{{1, 1, -1, 1}, {0}, {-1}, {5, 3}, {-1, -5}, {0, 0, 2}, {}}
-	for i, prios := range cases {
-		t.Run(fmt.Sprint(prios), func(t *testing.T) {
-			sender, owner := fmt.Sprintf("s%d", i), fmt.Sprintf("o%d", i)
-			s.createAccounts(t, sender, owner)
-			from := s.imLogin(t, sender, "r")
-			var res []*imConn
-			best := -1
-			for k, p := range prios {
-				c := s.imLogin(t, owner, fmt.Sprintf("r%d", k))
-				c.send(fmt.Sprintf("<presence><priority>%d</priority></presence>", p))
-				res = append(res, c)
-				best = max(best, p)
-			}
-			for _, c := range res {
-				c.sync()
-			}
-			for _, typ := range []string{"normal", "chat", "headline", "groupchat"} {
-				from.send("<message to='" + bare(owner).String() + "' type='" + typ + "'><body>" + typ + "</body></message>")
-				answers := from.sync()
-				var got []int
-				for k, c := range res {
-					for _, n := range c.sync() {
-						if n.is(nsClient, "message") {
-							got = append(got, k)
-						}
-					}
-				}
-				var want []int
-				for k, p := range prios {
-					switch typ {
-					case "normal", "chat":
-						if p >= 0 && p == best {
-							want = append(want, k)
-						}
-					case "headline":
-						if p >= 0 {
-							want = append(want, k)
-						}
-					}
-				}
-				if !slices.Equal(got, want) {
-					t.Errorf("%s: resources %v got it, want %v", typ, got, want)
-				}
-				wantError := typ == "groupchat"
-				if gotError := len(answers) == 1 && answers[0].attr("type") == "error"; gotError != wantError || (!wantError && len(answers) != 0) {
-					t.Errorf("%s: sender got %v, want an error: %v", typ, summary(answers), wantError)
-				}
-			}
-			if best < 0 {
-				// Stored: delivered at the next initial presence.
-				late := s.imLogin(t, owner, "late")
-				late.send("<presence/>")
-				var bodies []string
-				for _, n := range late.sync() {
-					if n.is(nsClient, "message") {
-						bodies = append(bodies, n.child(nsClient, "body").Text)
-					}
-				}
-				if !slices.Equal(bodies, []string{"normal", "chat"}) {
-					t.Errorf("offline delivery %v, want normal and chat", bodies)
-				}
-			}
-		})
-	}
+// TestDeliveryMatrix_RFC6121_8_5 sends messages of each type, presence and
+// IQs to the bare JID, each full JID and a missing full JID of accounts
+// whose resources have priority lists such as [1,1,-1,1], and to an account
+// that does not exist, and checks who gets what (8.5.1, 8.5.2, 8.5.3), with
+// offline storage where no resource may take a message (the cases are in
+// internal/imtest, shared with the cluster suite).
+func TestDeliveryMatrix_RFC6121_8_5(t *testing.T) {
+	imtest.RunDeliveryMatrix(t, startServer(t).imEnv())
 }
 
 // TestSlixmppUsersSubscribeChatAndGetOfflineMessage_RFC6121_and_XEP0160 runs
@@ -792,22 +429,22 @@ func BenchmarkPresenceBroadcastOneProcess(b *testing.B) {
 			got := make(chan struct{}, n*4)
 			conns := make([]*imConn, n)
 			for i, name := range names {
-				c := &imConn{rawConn: s.rawLogin(b, name, "r"), local: name, resource: "r"}
-				c.send("<presence/>")
-				c.sync()
+				c := s.imLogin(b, name, "r")
+				c.Send("<presence/>")
+				c.Sync()
 				conns[i] = c
 			}
 			for _, c := range conns {
 				go func(c *imConn) {
 					for {
-						nd, err := c.next()
+						nd, err := c.Next()
 						if err != nil {
 							return
 						}
-						if !nd.is(nsClient, "presence") || !strings.HasPrefix(nd.attr("from"), "alice@") {
+						if !nd.Is(nsClient, "presence") || !strings.HasPrefix(nd.Attr("from"), "alice@") {
 							continue
 						}
-						if st := nd.child(nsClient, "status"); st != nil {
+						if st := nd.Child(nsClient, "status"); st != nil {
 							if sent, err := strconv.ParseInt(st.Text, 10, 64); err == nil {
 								d := time.Since(time.Unix(0, sent))
 								mu.Lock()
@@ -820,11 +457,11 @@ func BenchmarkPresenceBroadcastOneProcess(b *testing.B) {
 				}(c)
 			}
 			for _, c := range conns {
-				c.wait = 10 * time.Minute // readers idle between updates
+				c.Wait = 10 * time.Minute // readers idle between updates
 			}
 			alice := s.imLogin(b, "alice", "bench")
-			alice.send("<presence/>")
-			alice.sync()
+			alice.Send("<presence/>")
+			alice.Sync()
 			// The initial presence went to every subscriber too.
 			for range n {
 				select {
@@ -839,7 +476,7 @@ func BenchmarkPresenceBroadcastOneProcess(b *testing.B) {
 			start := time.Now()
 			b.ResetTimer()
 			for b.Loop() {
-				alice.send(fmt.Sprintf("<presence><status>%d</status></presence>", time.Now().UnixNano()))
+				alice.Send(fmt.Sprintf("<presence><status>%d</status></presence>", time.Now().UnixNano()))
 				for range n {
 					select {
 					case <-got:
@@ -879,7 +516,7 @@ func BenchmarkRosterFetch1000OneProcess(b *testing.B) {
 	alice := s.imLogin(b, "alice", "bench")
 	b.ReportAllocs()
 	for b.Loop() {
-		if items := alice.roster(); len(items) != 1000 {
+		if items := alice.Roster(); len(items) != 1000 {
 			b.Fatalf("roster has %d items, want 1000", len(items))
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/switchboard-xmpp/switchboard/internal/imtest"
 	"io"
 	"net"
 	"os"
@@ -32,63 +33,7 @@ func header(to string) string {
 
 // node is an element the server sent, read with encoding/xml: a parser
 // independent of the server's own.
-type node struct {
-	XMLName xml.Name
-	Attrs   []xml.Attr `xml:",any,attr"`
-	Nodes   []node     `xml:",any"`
-	Text    string     `xml:",chardata"`
-}
-
-func (n *node) is(space, local string) bool {
-	return n != nil && n.XMLName.Space == space && n.XMLName.Local == local
-}
-
-func (n *node) attr(local string) string {
-	for _, a := range n.Attrs {
-		if a.Name.Local == local && (a.Name.Space == "" || a.Name.Space == n.XMLName.Space) {
-			return a.Value
-		}
-	}
-	return ""
-}
-
-func (n *node) child(space, local string) *node {
-	if n == nil {
-		return nil
-	}
-	for i := range n.Nodes {
-		if n.Nodes[i].is(space, local) {
-			return &n.Nodes[i]
-		}
-	}
-	return nil
-}
-
-func (n *node) String() string {
-	if n == nil {
-		return "<nil>"
-	}
-	b, err := xml.Marshal(n.withoutXMLNS())
-	if err != nil {
-		return fmt.Sprintf("{%s}%s (%v)", n.XMLName.Space, n.XMLName.Local, err)
-	}
-	return string(b)
-}
-
-// withoutXMLNS drops the namespace declarations, which xml.Marshal would
-// write twice (it declares XMLName.Space itself).
-func (n *node) withoutXMLNS() node {
-	c := node{XMLName: n.XMLName, Text: n.Text}
-	for _, a := range n.Attrs {
-		if a.Name.Space != "xmlns" && !(a.Name.Space == "" && a.Name.Local == "xmlns") {
-			c.Attrs = append(c.Attrs, a)
-		}
-	}
-	for i := range n.Nodes {
-		c.Nodes = append(c.Nodes, n.Nodes[i].withoutXMLNS())
-	}
-	return c
-}
+type node = imtest.Node
 
 // errStreamEnd is returned by rawConn.next when the server closed its
 // stream with </stream:stream>.
@@ -200,7 +145,7 @@ func (r *rawConn) mustNext(what string) *node {
 func (r *rawConn) expect(space, local string) *node {
 	r.t.Helper()
 	n := r.mustNext("{" + space + "}" + local)
-	if !n.is(space, local) {
+	if !n.Is(space, local) {
 		r.t.Fatalf("got %s, want {%s}%s", n, space, local)
 	}
 	return n
@@ -236,7 +181,7 @@ func (r *rawConn) authPlain(local, pass string) *node {
 	r.t.Helper()
 	r.send(authPlainElement("", local, pass))
 	n := r.mustNext("the answer to <auth/>")
-	if !n.is(nsSASL, "success") {
+	if !n.Is(nsSASL, "success") {
 		r.t.Fatalf("PLAIN as %s: got %s, want <success/>", local, n)
 	}
 	r.dec = xml.NewDecoder(r.conn)
@@ -255,8 +200,8 @@ func (r *rawConn) bind(resource string) string {
 	r.t.Helper()
 	r.send("<iq type='set' id='bind1'><bind xmlns='" + nsBind + "'><resource>" + resource + "</resource></bind></iq>")
 	n := r.expect(nsClient, "iq")
-	j := n.child(nsBind, "bind").child(nsBind, "jid")
-	if n.attr("type") != "result" || n.attr("id") != "bind1" || j == nil {
+	j := n.Child(nsBind, "bind").Child(nsBind, "jid")
+	if n.Attr("type") != "result" || n.Attr("id") != "bind1" || j == nil {
 		r.t.Fatalf("bind: got %s", n)
 	}
 	return j.Text
@@ -291,7 +236,7 @@ func (s *server) rawLogin(t testing.TB, local, resource string) *rawConn {
 func (r *rawConn) expectStreamError(cond string, reply bool) *node {
 	r.t.Helper()
 	n := r.mustNext("a stream error")
-	if !n.is(nsStream, "error") {
+	if !n.Is(nsStream, "error") {
 		r.t.Fatalf("got %s, want <stream:error> with <%s/>", n, cond)
 	}
 	var conds []string
@@ -350,7 +295,7 @@ func (r *rawConn) expectEOF() {
 func (r *rawConn) saslFailure(cond string) *node {
 	r.t.Helper()
 	n := r.mustNext("a SASL failure")
-	if !n.is(nsSASL, "failure") {
+	if !n.Is(nsSASL, "failure") {
 		r.t.Fatalf("got %s, want a SASL <failure/> with <%s/>", n, cond)
 	}
 	var conds []string

@@ -17,9 +17,9 @@ import (
 // mechanisms lists the SASL mechanisms of a features element.
 func mechanisms(features *node) []string {
 	var out []string
-	if m := features.child(nsSASL, "mechanisms"); m != nil {
+	if m := features.Child(nsSASL, "mechanisms"); m != nil {
 		for _, n := range m.Nodes {
-			if n.is(nsSASL, "mechanism") {
+			if n.Is(nsSASL, "mechanism") {
 				out = append(out, n.Text)
 			}
 		}
@@ -53,7 +53,7 @@ func (r *rawConn) scram(mech, local, pass string, plusOffered bool) *node {
 	r.send("<auth xmlns='" + nsSASL + "' mechanism='" + mech + "'>" + base64.StdEncoding.EncodeToString(first) + "</auth>")
 	for {
 		n := r.mustNext("a SASL answer")
-		if !n.is(nsSASL, "challenge") {
+		if !n.Is(nsSASL, "challenge") {
 			return n
 		}
 		ch, err := base64.StdEncoding.DecodeString(n.Text)
@@ -123,7 +123,7 @@ func TestSASLFailures_RFC6120_6_5(t *testing.T) {
 		logged(t, s, sasl.AccountDisabled)
 		// SCRAM says the same once the proof is right.
 		r2, f := s.tlsStream(t)
-		if n := r2.scram(sasl.ScramSHA256, "dave", password("dave"), slices.Contains(mechanisms(f), sasl.ScramSHA256Plus)); !n.is(nsSASL, "failure") || n.child(nsSASL, string(sasl.AccountDisabled)) == nil {
+		if n := r2.scram(sasl.ScramSHA256, "dave", password("dave"), slices.Contains(mechanisms(f), sasl.ScramSHA256Plus)); !n.Is(nsSASL, "failure") || n.Child(nsSASL, string(sasl.AccountDisabled)) == nil {
 			t.Fatalf("SCRAM-SHA-256 for a disabled account: got %s, want <failure><account-disabled/>", n)
 		}
 		if err := s.app.Roster().SetDisabled(ctx, bare("dave").String(), false); err != nil {
@@ -136,7 +136,7 @@ func TestSASLFailures_RFC6120_6_5(t *testing.T) {
 	t.Run("encryption-required/TLS-required-and-not-negotiated_RFC6120_6_5_4", func(t *testing.T) {
 		r := s.rawDial(t)
 		f := r.open()
-		if f.child(nsTLS, "starttls").child(nsTLS, "required") == nil || len(mechanisms(f)) != 0 {
+		if f.Child(nsTLS, "starttls").Child(nsTLS, "required") == nil || len(mechanisms(f)) != 0 {
 			t.Fatalf("features before TLS: %s, want only <starttls><required/></starttls>", f)
 		}
 		r.send(authPlainElement("", "alice", password("alice")))
@@ -150,7 +150,7 @@ func TestSASLFailures_RFC6120_6_5(t *testing.T) {
 		if got := mechanisms(f); !slices.Equal(got, []string{sasl.ScramSHA256}) {
 			t.Fatalf("mechanisms offered without TLS: %v, want only SCRAM-SHA-256 (PLAIN needs TLS)", got)
 		}
-		if st := f.child(nsTLS, "starttls"); st == nil || st.child(nsTLS, "required") != nil {
+		if st := f.Child(nsTLS, "starttls"); st == nil || st.Child(nsTLS, "required") != nil {
 			t.Fatalf("features: %s, want STARTTLS offered and not required", f)
 		}
 		r.send(authPlainElement("", "alice", password("alice")))
@@ -177,7 +177,7 @@ func TestSASLFailures_RFC6120_6_5(t *testing.T) {
 		logged(t, s, sasl.InvalidAuthzid)
 		// Her own bare JID as authzid is fine.
 		r.send(authPlainElement("alice@localhost", "alice", password("alice")))
-		if n := r.mustNext("the answer to <auth/>"); !n.is(nsSASL, "success") {
+		if n := r.mustNext("the answer to <auth/>"); !n.Is(nsSASL, "success") {
 			t.Fatalf("PLAIN with her own JID as authzid: %s", n)
 		}
 	})
@@ -232,7 +232,7 @@ func TestSASLFailures_RFC6120_6_5(t *testing.T) {
 		w2 := r2.scram(sasl.ScramSHA256, "erin", "not her password", plus)
 		r3, _ := s.tlsStream(t)
 		u2 := r3.scram(sasl.ScramSHA256, "nobody-by-this-name", "whatever", plus)
-		if !w2.is(nsSASL, "failure") || w2.child(nsSASL, string(sasl.NotAuthorized)) == nil || w2.String() != u2.String() {
+		if !w2.Is(nsSASL, "failure") || w2.Child(nsSASL, string(sasl.NotAuthorized)) == nil || w2.String() != u2.String() {
 			t.Errorf("SCRAM failures: wrong password %s, unknown user %s; want the same <not-authorized/>", w2, u2)
 		}
 		// The stream allows a retry (section 6.4.5) that succeeds.
@@ -270,7 +270,7 @@ func TestSASLFailures_RFC6120_6_5(t *testing.T) {
 		r.saslFailure(string(sasl.TemporaryAuthFailure))
 		logged(t, s, sasl.TemporaryAuthFailure)
 		r2, _ := s.tlsStream(t)
-		if n := r2.scram(sasl.ScramSHA256, "frank", password("frank"), slices.Contains(mechanisms(f), sasl.ScramSHA256Plus)); !n.is(nsSASL, "failure") || n.child(nsSASL, string(sasl.TemporaryAuthFailure)) == nil {
+		if n := r2.scram(sasl.ScramSHA256, "frank", password("frank"), slices.Contains(mechanisms(f), sasl.ScramSHA256Plus)); !n.Is(nsSASL, "failure") || n.Child(nsSASL, string(sasl.TemporaryAuthFailure)) == nil {
 			t.Fatalf("SCRAM-SHA-256 while the store fails: got %s, want <failure><temporary-auth-failure/>", n)
 		}
 		// Temporary indeed: once the store works, so does the login,

@@ -165,6 +165,8 @@ func logout(t *testing.T, c *client.Client) {
 // scenarios in order on the same users.
 func TestClusterIMAcrossNodes_RFC6121(t *testing.T) {
 	c := startCluster(t)
+	// The RFC 6121 tables, each cell with its own users.
+	clusterIMTables(t, c)
 	for _, u := range []string{"alice", "bob", "carol"} {
 		c.addUser(t, u+"@localhost", u+"-secret")
 	}
