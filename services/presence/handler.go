@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -124,6 +126,21 @@ func (h registryHandler) DropNode(ctx context.Context, req *presencev1.DropNodeR
 		return nil, h.s.status(ctx, err)
 	}
 	return &presencev1.DropNodeResponse{Removed: int32(min(len(removed), math.MaxInt32))}, nil
+}
+
+func (h registryHandler) CountByNode(ctx context.Context, _ *presencev1.CountByNodeRequest) (*presencev1.CountByNodeResponse, error) {
+	counts, err := h.s.store.CountByNode(ctx)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	resp := &presencev1.CountByNodeResponse{}
+	for _, node := range slices.Sorted(maps.Keys(counts)) {
+		resp.Nodes = append(resp.Nodes, &presencev1.NodeCount{
+			Node:     node,
+			Sessions: int32(min(counts[node], math.MaxInt32)),
+		})
+	}
+	return resp, nil
 }
 
 // MaxHeartbeatTTL is the longest TTL a heartbeat may ask for. A node

@@ -3,6 +3,7 @@ package presence_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -252,6 +253,7 @@ func (brokenStore) ReapDeadNodes(context.Context) ([]presence.Session, error) { 
 func (brokenStore) DropNode(context.Context, string) ([]presence.Session, error) {
 	return nil, errDown
 }
+func (brokenStore) CountByNode(context.Context) (map[string]int, error) { return nil, errDown }
 
 func TestStoreTroubleIsUnavailable(t *testing.T) {
 	c := start(t, brokenStore{})
@@ -268,10 +270,40 @@ func TestStoreTroubleIsUnavailable(t *testing.T) {
 	wantCode(t, "Heartbeat", err, codes.Unavailable)
 	_, err = c.DropNode(ctx, &presencev1.DropNodeRequest{Node: "n"})
 	wantCode(t, "DropNode", err, codes.Unavailable)
+	_, err = c.CountByNode(ctx, &presencev1.CountByNodeRequest{})
+	wantCode(t, "CountByNode", err, codes.Unavailable)
 }
 
 func TestNewRequiresAStore(t *testing.T) {
 	if _, err := presence.New(presence.Config{}); err == nil {
 		t.Fatal("New without a store succeeded, want an error")
+	}
+}
+
+func TestCountByNodeListsNodesInOrderWithTheirSessions(t *testing.T) {
+	c := start(t, nil)
+	ctx := testContext(t)
+	resp, err := c.CountByNode(ctx, &presencev1.CountByNodeRequest{})
+	if err != nil || len(resp.Nodes) != 0 {
+		t.Fatalf("CountByNode of an empty registry = %v, %v; want no nodes", resp, err)
+	}
+	for i, b := range []struct{ jid, node string }{
+		{"juliet@example.com/balcony", "c2s-2"}, {"romeo@example.com/street", "c2s-10"},
+		{"juliet@example.com/garden", "c2s-2"}, {"nurse@example.com/kitchen", "c2s-1"},
+	} {
+		if _, err := c.Bind(ctx, &presencev1.BindRequest{Jid: b.jid, Node: b.node, SessionId: fmt.Sprint("s", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err = c.CountByNode(ctx, &presencev1.CountByNodeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, n := range resp.Nodes {
+		got = append(got, fmt.Sprintf("%s=%d", n.Node, n.Sessions))
+	}
+	if want := []string{"c2s-1=1", "c2s-10=1", "c2s-2=2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("CountByNode = %v, want %v", got, want)
 	}
 }

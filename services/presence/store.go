@@ -59,6 +59,10 @@ type Store interface {
 	// removed sessions. Concurrent reaps and drops return each session
 	// once.
 	DropNode(ctx context.Context, node string) (removed []Session, err error)
+	// CountByNode returns how many sessions each node has bound, for every
+	// node with at least one: Bind, Unbind, a replacement, ReapDeadNodes
+	// and DropNode are all reflected once they return.
+	CountByNode(ctx context.Context) (map[string]int, error)
 }
 
 // TombstoneRetention is how long a store remembers a node it reaped or

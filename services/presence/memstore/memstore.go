@@ -53,6 +53,18 @@ type shard struct {
 	// with no session left is deleted, so the map does not grow with every
 	// account that ever connected.
 	accounts map[jid.JID]map[string]presence.Session
+	// nodes counts the sessions in accounts by node, kept under the same
+	// lock; a node whose count drops to zero is deleted.
+	nodes map[string]int
+}
+
+// count adds d to node n's sessions in the shard.
+func (sh *shard) count(n string, d int) {
+	if c := sh.nodes[n] + d; c > 0 {
+		sh.nodes[n] = c
+	} else {
+		delete(sh.nodes, n)
+	}
 }
 
 var _ presence.Store = (*Store)(nil)
@@ -67,6 +79,7 @@ func New() *Store {
 	}
 	for i := range s.shards {
 		s.shards[i].accounts = make(map[jid.JID]map[string]presence.Session)
+		s.shards[i].nodes = make(map[string]int)
 	}
 	return s
 }
@@ -109,7 +122,9 @@ func (s *Store) bind(sess presence.Session) (replaced []presence.Session, change
 		return nil, false
 	}
 	sessions[res] = clone(sess)
+	sh.count(sess.Node, 1)
 	if bound {
+		sh.count(old.Node, -1)
 		// old is no longer in the map, so the caller may have it as is.
 		return []presence.Session{old}, true
 	}
@@ -139,10 +154,12 @@ func (s *Store) Unbind(ctx context.Context, full jid.JID, sessionID string) (boo
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	sessions := sh.accounts[bare]
-	if cur, ok := sessions[res]; !ok || cur.ID != sessionID {
+	cur, ok := sessions[res]
+	if !ok || cur.ID != sessionID {
 		return false, nil
 	}
 	delete(sessions, res)
+	sh.count(cur.Node, -1)
 	if len(sessions) == 0 {
 		delete(sh.accounts, bare)
 	}
@@ -253,18 +270,25 @@ func (s *Store) DropNode(ctx context.Context, n string) ([]presence.Session, err
 }
 
 // dropLocked removes the sessions of node n and marks it dead. It walks
-// every account: reaping is rare, and an index by node would cost every
-// Bind and Unbind a second lock.
+// every account of the shards that count sessions of n: reaping is rare,
+// and an index of sessions by node would cost every Bind and Unbind more
+// than the per-shard count does.
 func (s *Store) dropLocked(n string, now time.Time) []presence.Session {
 	var removed []presence.Session
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
+		if sh.nodes[n] == 0 {
+			// Nothing of n's here: skip the walk.
+			sh.mu.Unlock()
+			continue
+		}
 		for bare, sessions := range sh.accounts {
 			for res, cur := range sessions {
 				if cur.Node == n {
 					removed = append(removed, cur)
 					delete(sessions, res)
+					sh.count(n, -1)
 				}
 			}
 			if len(sessions) == 0 {
@@ -276,4 +300,23 @@ func (s *Store) dropLocked(n string, now time.Time) []presence.Session {
 	delete(s.live, n)
 	s.dead[n] = now
 	return removed
+}
+
+// CountByNode implements presence.Store. It sums the shards' counts, one
+// shard at a time: a count is exact for every session whose Bind, Unbind
+// or drop returned before the call began.
+func (s *Store) CountByNode(ctx context.Context) (map[string]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]int)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for n, c := range sh.nodes {
+			out[n] += c
+		}
+		sh.mu.RUnlock()
+	}
+	return out, nil
 }

@@ -7,7 +7,8 @@
 // Keys, all under the configured prefix:
 //
 //	a:<bare JID>   hash: resourcepart -> session
-//	n:<node>       set of the node's sessions, for reaping
+//	n:<node>       set of the node's sessions, for reaping and counting
+//	nodes          set of the nodes whose n:<node> is not empty
 //	live           sorted set: node -> heartbeat expiry (Unix ms, server clock)
 //	dead           sorted set: node -> when it was reaped or dropped
 //	epoch          hash: node -> epoch
@@ -86,7 +87,7 @@ type Store struct {
 	timeout time.Duration
 	batch   int
 	// Keys that do not depend on the call.
-	live, dead, epochs, epochSeq string
+	live, dead, epochs, epochSeq, nodes string
 
 	mu sync.Mutex
 	// pending holds, by node, the tokens of drop steps whose reply did not
@@ -146,6 +147,7 @@ func newStore(rdb *redis.Client, prefix string, timeout time.Duration, batch int
 		dead:     prefix + "dead",
 		epochs:   prefix + "epoch",
 		epochSeq: prefix + "epochseq",
+		nodes:    prefix + "nodes",
 		pending:  make(map[string][]string),
 	}
 }
@@ -193,7 +195,7 @@ func (s *Store) Bind(ctx context.Context, sess presence.Session) ([]presence.Ses
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	old, err := bindScript.Run(cctx, s.rdb,
-		[]string{s.accountKey(bare), s.nodeKey(sess.Node), s.dead, s.live},
+		[]string{s.accountKey(bare), s.nodeKey(sess.Node), s.dead, s.live, s.nodes},
 		s.prefix+"n:", bare, res, sess.ID, sess.Node, encode(sess)).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
@@ -216,7 +218,7 @@ func (s *Store) Unbind(ctx context.Context, full jid.JID, sessionID string) (boo
 	bare := full.Bare().String()
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	n, err := unbindScript.Run(cctx, s.rdb, []string{s.accountKey(bare)},
+	n, err := unbindScript.Run(cctx, s.rdb, []string{s.accountKey(bare), s.nodes},
 		s.prefix+"n:", bare, full.Resourcepart(), sessionID).Int()
 	if err != nil {
 		return false, fail(ctx, "unbind", err)
@@ -366,7 +368,7 @@ func (s *Store) drop(ctx context.Context, node string, force bool) ([]presence.S
 		step := s.prefix + "step:" + token
 		cctx, cancel := s.call(ctx)
 		res, err := dropScript.Run(cctx, s.rdb,
-			[]string{s.live, s.dead, s.epochs, s.nodeKey(node), step, cmp.Or(prev, step)},
+			[]string{s.live, s.dead, s.epochs, s.nodeKey(node), step, cmp.Or(prev, step), s.nodes},
 			node, s.batch, flag, s.prefix+"a:", presence.TombstoneRetention.Milliseconds(), stepTTL.Milliseconds()).StringSlice()
 		cancel()
 		if err != nil {
@@ -394,6 +396,33 @@ func (s *Store) drop(ctx context.Context, node string, force bool) ([]presence.S
 			return removed, nil
 		}
 	}
+}
+
+// CountByNode implements presence.Store: one script reads the size of
+// every node's set, so the counts are one consistent snapshot. No KEYS
+// scan: the nodes come from the set the other scripts keep.
+func (s *Store) CountByNode(ctx context.Context) (map[string]int, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	res, err := countScript.Run(cctx, s.rdb, []string{s.nodes, s.live}, s.prefix+"n:").StringSlice()
+	if err != nil {
+		return nil, fail(ctx, "count by node", err)
+	}
+	if len(res)%2 != 0 {
+		return nil, fmt.Errorf("redisstore: count by node: malformed reply of %d items", len(res))
+	}
+	out := make(map[string]int, len(res)/2)
+	for i := 0; i < len(res); i += 2 {
+		n, err := strconv.Atoi(res[i+1])
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: count by node: count %q of %s", res[i+1], res[i])
+		}
+		out[res[i]] = n
+	}
+	return out, nil
 }
 
 // claimStep returns a token for the next drop step of node: one whose

@@ -139,3 +139,26 @@ func TestOpenOfAnUnreachableRedisFailsNamingTheAddress(t *testing.T) {
 		t.Errorf("Open error %q does not name %s", err, want)
 	}
 }
+
+// A registry written by a version of this store that kept no set of nodes
+// with sessions still counts the sessions of every node that sends
+// heartbeats, which every c2s node does.
+func TestCountByNodeCountsSessionsBoundBeforeTheNodesSetWasKept(t *testing.T) {
+	s := open(t, Config{})
+	ctx := context.Background()
+	if _, err := s.Heartbeat(ctx, "node-a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []string{"balcony", "garden"} {
+		if _, err := s.Bind(ctx, presence.Session{JID: jid.MustParse("juliet@example.com/" + r), Node: "node-a", ID: r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.rdb.Del(ctx, s.nodes).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CountByNode(ctx)
+	if err != nil || len(got) != 1 || got["node-a"] != 2 {
+		t.Fatalf("CountByNode = %v, %v; want node-a: 2", got, err)
+	}
+}

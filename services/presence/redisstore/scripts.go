@@ -33,9 +33,11 @@ end
 // the session it replaced, or nil when the full JID was free or already
 // held the same session id (then nothing changes). A bind from a node that
 // was reaped or dropped makes that node due for the next reap: it is kept
-// only if the node sends a heartbeat first.
+// only if the node sends a heartbeat first. The set of nodes with sessions
+// gains the node, and loses the replaced session's node if that was its
+// last session.
 //
-// KEYS: account, node set, dead nodes, live nodes.
+// KEYS: account, node set, dead nodes, live nodes, nodes with sessions.
 // ARGV: node set key prefix, bare JID, resourcepart, session id, node, value.
 var bindScript = redis.NewScript(luaLib + `
 local old = redis.call('HGET', KEYS[1], ARGV[3])
@@ -43,9 +45,13 @@ if old then
   local id, node = head(old)
   if id == ARGV[4] then return false end
   redis.call('SREM', ARGV[1] .. node, ARGV[2] .. '\0' .. ARGV[3] .. '\0' .. id)
+  if redis.call('EXISTS', ARGV[1] .. node) == 0 then
+    redis.call('SREM', KEYS[5], node)
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[2] .. '\0' .. ARGV[3] .. '\0' .. ARGV[4])
+redis.call('SADD', KEYS[5], ARGV[5])
 if redis.call('ZSCORE', KEYS[3], ARGV[5]) then
   redis.call('ZREM', KEYS[3], ARGV[5])
   redis.call('ZADD', KEYS[4], 0, ARGV[5])
@@ -54,8 +60,10 @@ return old
 `)
 
 // unbindScript removes a session if its id matches; it returns 1 if it did.
+// A node left without sessions leaves the set of nodes with sessions.
 //
-// KEYS: account. ARGV: node set key prefix, bare JID, resourcepart, session id.
+// KEYS: account, nodes with sessions. ARGV: node set key prefix, bare JID,
+// resourcepart, session id.
 var unbindScript = redis.NewScript(luaLib + `
 local cur = redis.call('HGET', KEYS[1], ARGV[3])
 if not cur then return 0 end
@@ -63,6 +71,9 @@ local id, node = head(cur)
 if id ~= ARGV[4] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[3])
 redis.call('SREM', ARGV[1] .. node, ARGV[2] .. '\0' .. ARGV[3] .. '\0' .. id)
+if redis.call('EXISTS', ARGV[1] .. node) == 0 then
+  redis.call('SREM', KEYS[2], node)
+end
 return 1
 `)
 
@@ -119,7 +130,8 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now_ms(), 'LIMIT', 0,
 // otherwise be announced by no one. A run deletes the previous step's key,
 // whose reply its client has.
 //
-// KEYS: live nodes, dead nodes, epochs, node set, step, previous step.
+// KEYS: live nodes, dead nodes, epochs, node set, step, previous step,
+// nodes with sessions.
 // ARGV: node, batch size, "1" to force, account key prefix, tombstone
 // retention in ms, step TTL in ms.
 var dropScript = redis.NewScript(luaLib + `
@@ -147,6 +159,7 @@ for _, m in ipairs(redis.call('SPOP', KEYS[4], tonumber(ARGV[2]))) do
   end
 end
 if redis.call('EXISTS', KEYS[4]) == 0 then
+  redis.call('SREM', KEYS[7], ARGV[1])
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('ZADD', KEYS[2], now, ARGV[1])
   out[1] = '1'
@@ -156,5 +169,27 @@ for k = 1, #out, 1000 do
   redis.call('RPUSH', KEYS[5], unpack(out, k, math.min(k + 999, #out)))
 end
 redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[6]))
+return out
+`)
+
+// countScript returns {node, count, node, count, ...} for every node with
+// sessions: the size of each node's set. The nodes are those of the set of
+// nodes with sessions and, for sessions bound before that set was kept
+// (an older version of this store), the nodes that send heartbeats.
+//
+// KEYS: nodes with sessions, live nodes. ARGV: node set key prefix.
+var countScript = redis.NewScript(luaLib + `
+local seen, out = {}, {}
+local function add(node)
+  if seen[node] then return end
+  seen[node] = true
+  local n = redis.call('SCARD', ARGV[1] .. node)
+  if n > 0 then
+    out[#out + 1] = node
+    out[#out + 1] = tostring(n)
+  end
+end
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do add(node) end
+for _, node in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do add(node) end
 return out
 `)

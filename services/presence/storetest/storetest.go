@@ -47,6 +47,9 @@ func Run(t *testing.T, open func(t *testing.T) presence.Store) {
 		{"NodeBackAfterBeingReapedKeepsTheSessionsItBindsAgain", testNodeBackAfterReap},
 		{"LateBindFromAReapedNodeIsReapedUnlessTheNodeSendsAHeartbeat", testLateBindOfReapedNode},
 		{"ConcurrentReapsAndDropsReturnEachSessionExactlyOnce", testConcurrentReapers},
+		{"CountByNodeFollowsBindsUnbindsAndReplacements", testCountByNode},
+		{"CountByNodeForgetsReapedAndDroppedNodes", testCountByNodeAfterReapAndDrop},
+		{"CountByNodeAgreesWithLookupsAfterConcurrentWork", testCountByNodeConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
