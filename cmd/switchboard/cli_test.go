@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/services/c2s"
 )
 
 // envOf returns a lookupEnv over a map.
@@ -96,6 +98,22 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		"SWITCHBOARD_KEEPALIVE_INTERVAL":    "30s",
 		"SWITCHBOARD_LOG_LEVEL":             "debug",
 		"SWITCHBOARD_LOG_FORMAT":            "json",
+
+		"SWITCHBOARD_C2S_MAX_CONNS_PER_IP":          "50",
+		"SWITCHBOARD_C2S_CONN_RATE":                 "300",
+		"SWITCHBOARD_C2S_CONN_BURST":                "0",
+		"SWITCHBOARD_C2S_CONN_RATE_PER_IP":          "5",
+		"SWITCHBOARD_C2S_CONN_BURST_PER_IP":         "15",
+		"SWITCHBOARD_C2S_STANZA_RATE":               "0",
+		"SWITCHBOARD_C2S_STANZA_BURST":              "200",
+		"SWITCHBOARD_C2S_FLOOD_FACTOR":              "8",
+		"SWITCHBOARD_C2S_BYTE_RATE":                 "10000",
+		"SWITCHBOARD_C2S_BYTE_BURST":                "20000",
+		"SWITCHBOARD_C2S_AUTH_FAILURES_PER_IP":      "7",
+		"SWITCHBOARD_C2S_AUTH_FAILURES_PER_ACCOUNT": "0",
+		"SWITCHBOARD_C2S_AUTH_WINDOW":               "1h",
+		"SWITCHBOARD_C2S_AUTH_LOCKOUT":              "90s",
+		"SWITCHBOARD_C2S_LIMIT_EXEMPT":              "10.1.0.0/16, 2001:db8::1",
 	}
 	cfg, lo, err := parseServe(nil, envOf(env))
 	if err != nil {
@@ -127,6 +145,13 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		NegotiationTimeout: 10 * time.Second,
 		IdleTimeout:        2 * time.Minute,
 		KeepaliveInterval:  30 * time.Second,
+		// 0 on a flag turns a limit off: -1 in the Config.
+		Abuse: c2s.AbuseLimits{
+			MaxConnsPerIP: 50, ConnRate: 300, ConnBurst: -1, ConnRatePerIP: 5, ConnBurstPerIP: 15,
+			StanzaRate: -1, StanzaBurst: 200, FloodFactor: 8, ByteRate: 10000, ByteBurst: 20000,
+			AuthFailuresPerIP: 7, AuthFailuresPerAccount: -1, AuthWindow: time.Hour, AuthLockout: 90 * time.Second,
+			Exempt: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("2001:db8::1/128")},
+		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("config from the environment:\n got %+v\nwant %+v", cfg, want)

@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/services/c2s"
 )
 
 // serveFlags binds the server's settings to flags. Each flag has an
@@ -66,6 +67,19 @@ func newServeFlags() *serveFlags {
 	s.field[app.SettingIdleTimeout] = "idle-timeout"
 	fs.DurationVar(&c.KeepaliveInterval, "keepalive-interval", 0, "whitespace keepalive interval on idle client streams; 0: 60s")
 	s.field[app.SettingKeepaliveInterval] = "keepalive-interval"
+	for _, l := range c.Abuse.LimitSettings() {
+		if l.Int != nil {
+			fs.IntVar(l.Int, l.Name, l.Default, l.Usage)
+		} else {
+			fs.DurationVar(l.Duration, l.Name, l.DefaultD, l.Usage)
+		}
+	}
+	c.Abuse.Exempt, _ = c2s.ParseExempt(c2s.DefaultExempt)
+	fs.Func("c2s-limit-exempt", `networks the per-address limits skip, comma-separated CIDR prefixes or addresses; "none": none (default "`+c2s.DefaultExempt+`")`,
+		func(v string) (err error) {
+			c.Abuse.Exempt, err = c2s.ParseExempt(v)
+			return err
+		})
 	s.log.register(fs)
 	s.fs = fs
 	return s
@@ -102,6 +116,18 @@ func parseServe(args []string, env lookupEnv) (app.Config, logOptions, error) {
 	if err != nil {
 		return app.Config{}, logOptions{}, err
 	}
+	for _, l := range s.cfg.Abuse.LimitSettings() {
+		if err := l.Check(); err != nil {
+			var v string
+			if l.Int != nil {
+				v = fmt.Sprint(*l.Int)
+			} else {
+				v = l.Duration.String()
+			}
+			return app.Config{}, logOptions{}, usageError{&app.SettingError{Setting: source[l.Name], Value: v, Err: err}}
+		}
+	}
+	s.cfg.Abuse.FlagsDone()
 	cfg, err := s.cfg.Normalize()
 	if err != nil {
 		return app.Config{}, logOptions{}, s.nameSetting(err, source)

@@ -113,6 +113,14 @@ type Config struct {
 	// acknowledgement of a stanza; zero means DefaultPublishTimeout.
 	PublishTimeout time.Duration
 
+	// Abuse are the abuse controls: connections per address and per
+	// second, stanzas and bytes per second per session, failed logins
+	// (limits.go). The zero value means the defaults.
+	Abuse AbuseLimits
+	// OnLimitHit, when set, is called with the limit's name (Limit*) each
+	// time an abuse limit bites, for the metrics. It must not block.
+	OnLimitHit func(limit string)
+
 	// QueueSize bounds a session's outbound queue; a session whose queue is
 	// full is closed with <policy-violation/>. Zero means DefaultQueueSize.
 	QueueSize int
@@ -213,6 +221,9 @@ func (c Config) withDefaults() (Config, error) {
 		case *d.v < 0:
 			return c, fmt.Errorf("c2s: Config.%s is negative", d.name)
 		}
+	}
+	if c.Abuse, err = c.Abuse.withDefaults(); err != nil {
+		return c, err
 	}
 	switch {
 	case c.QueueSize == 0:

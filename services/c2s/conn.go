@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,17 @@ type conn struct {
 
 	// bound is set once the resource is bound; jid is written before it.
 	bound atomic.Bool
+
+	// abuse controls (limits.go): set by admit before serve starts, then
+	// the reader's
+	ip              netip.Addr
+	exempt          bool
+	holdsIP         bool          // counted in the per-address count
+	reject          *stream.Error // refused at accept: answer the header with it
+	rejectReleased  bool
+	lim             sessionLimits
+	authAccount     string    // account named by the running SASL exchange
+	acctLockedUntil time.Time // the lookup refused a locked account
 }
 
 func (c *conn) isBound() bool { return c.bound.Load() }
@@ -92,6 +104,7 @@ func (s *Server) newConn(raw net.Conn, directTLS bool) *conn {
 	}
 	c.logp.Store(s.log.With("peer", c.peer, "session", c.sessionID))
 	c.dl = &deadlineConn{Conn: raw, c: c, negotiation: time.Now().Add(s.cfg.NegotiationTimeout)}
+	c.lim = s.guard.newSessionLimits()
 	c.nc = c.dl
 	return c
 }
@@ -273,6 +286,9 @@ func (d *deadlineConn) Read(b []byte) (int, error) {
 			deadline = t
 		}
 	}
+	d.c.shape()
 	d.Conn.SetReadDeadline(deadline)
-	return d.Conn.Read(b)
+	n, err := d.Conn.Read(b)
+	d.c.shaped(n)
+	return n, err
 }

@@ -180,7 +180,12 @@ func TestDeliveryToGoneSessionFollowsNoSessionRules_RFC6121_8_5_3_2(t *testing.T
 // partition over; bob receives every message once, in order.
 func TestOrderAcrossTwoRoutersOneKilled_RFC6120_10_1(t *testing.T) {
 	// Bob's test client parses slowly; his queue must not be what fails.
-	e := newEnv(t, func(c *Config) { c.QueueSize = 20000 })
+	// Alice sends as fast as she can, far above what a person's client
+	// sends: the session limits are off.
+	e := newEnv(t, func(c *Config) {
+		c.QueueSize = 20000
+		c.Abuse.StanzaRate, c.Abuse.ByteRate = -1, -1
+	})
 	routers := map[string]*nats.Conn{"router1": e.startRouterNamed("router1"), "router2": e.startRouterNamed("router2")}
 	alice := e.dial()
 	alice.login("alice", "desk")

@@ -73,6 +73,9 @@ func (c *conn) step(ctx context.Context, el *dom.Element) error {
 			return c.startTLS()
 		case isElem(el, sasl.NS, "auth"):
 			mech := el.Attr("mechanism")
+			if f := c.authLocked(); f != nil {
+				return c.saslFail(f, mech)
+			}
 			ex, err := c.saslConfig().Start(mech)
 			if err != nil {
 				return c.saslFail(err, mech)
@@ -126,6 +129,9 @@ func (c *conn) step(ctx context.Context, el *dom.Element) error {
 		return unsupported(el)
 
 	case stateSession:
+		if drop, err := c.overRate(el); drop {
+			return err
+		}
 		if isElem(el, nsTLS, "starttls") {
 			return c.startTLS()
 		}
@@ -155,6 +161,14 @@ func (c *conn) openStream() error {
 			}
 		}
 		return err
+	}
+	if c.reject != nil {
+		// Refused at accept (limits.go): the stream only opens to carry
+		// the error.
+		if err := c.sendHeader(resp, false); err != nil {
+			return err
+		}
+		return c.reject
 	}
 	c.lang = defaultLang
 	if validLang(h.Lang) {
@@ -290,7 +304,7 @@ func (c *conn) startTLS() error {
 // saslConfig describes what this stream may negotiate now.
 func (c *conn) saslConfig() *sasl.ServerConfig {
 	return &sasl.ServerConfig{
-		Lookup:                   c.srv.lookup,
+		Lookup:                   c.lookup,
 		Mechanisms:               c.srv.cfg.Mechanisms,
 		TLS:                      c.tls != nil,
 		ChannelBinding:           c.cb,
@@ -317,6 +331,7 @@ func (c *conn) saslStep(ctx context.Context, in []byte) error {
 	}
 	c.user = c.exchange.Username()
 	c.exchange = nil
+	c.authSucceeded()
 	if err := c.send(&outItem{el: success}); err != nil {
 		return err
 	}
@@ -344,6 +359,7 @@ func (c *conn) saslFail(err error, mech string) error {
 		c.logger().Warn("authentication error", "err", err)
 		f = &sasl.Failure{Condition: sasl.TemporaryAuthFailure}
 	}
+	f = c.authFailed(f)
 	c.failures++
 	c.logger().Info("authentication failed", "condition", string(f.Condition), "mechanism", mech, "failures", c.failures)
 	if werr := c.sendElement(f.Element()); werr != nil {

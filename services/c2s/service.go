@@ -65,6 +65,7 @@ type Server struct {
 	log    *slog.Logger
 	lookup sasl.Lookup
 	tlsSrv tlsServer
+	guard  *guard // abuse controls (limits.go)
 
 	ln    net.Listener // STARTTLS; nil when off
 	lnTLS net.Listener // direct TLS; nil when off
@@ -89,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("service", "c2s", "node", cfg.Node),
 		lookup:   lookupFor(cfg.Credentials, cfg.Domain),
+		guard:    newGuard(cfg.Abuse),
 		conns:    make(map[*conn]struct{}),
 		sessions: make(map[string]*conn),
 	}
@@ -260,9 +262,13 @@ func (s *Server) accept(ctx context.Context, ln net.Listener, direct bool) {
 		}
 		backoff = 0
 		c := s.newConn(raw, direct)
+		if !s.admit(c) {
+			continue
+		}
 		s.mu.Lock()
 		if s.stopping {
 			s.mu.Unlock()
+			s.release(c)
 			raw.Close()
 			continue
 		}
@@ -386,6 +392,7 @@ func (s *Server) forget(c *conn) {
 		delete(s.sessions, c.sessionID)
 	}
 	s.mu.Unlock()
+	s.release(c)
 }
 
 // onDelivery handles one message on the node subject. It runs on the

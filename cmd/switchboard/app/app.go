@@ -236,6 +236,7 @@ func (a *App) build() error {
 		NegotiationTimeout: cfg.NegotiationTimeout,
 		IdleTimeout:        cfg.IdleTimeout,
 		KeepaliveInterval:  cfg.KeepaliveInterval,
+		Abuse:              cfg.Abuse,
 		Credentials:        rosterv1.NewCredentialServiceClient(conn),
 		Sessions:           presencev1.NewSessionRegistryClient(conn),
 		NATS:               a.c2sNC,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-xmpp/switchboard/services/c2s"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 )
@@ -100,6 +101,11 @@ type Config struct {
 	NegotiationTimeout time.Duration // from connect to bound resource (default 30s)
 	IdleTimeout        time.Duration // no traffic from the client (default 5m)
 	KeepaliveInterval  time.Duration // whitespace keepalive when idle (default 60s)
+
+	// Abuse are the c2s abuse controls (connections per address and per
+	// second, stanzas and bytes per session, failed logins); the zero
+	// value means the c2s defaults.
+	Abuse c2s.AbuseLimits
 
 	// Logger receives the log of every service; nil means slog.Default().
 	Logger *slog.Logger

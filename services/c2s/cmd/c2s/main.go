@@ -49,6 +49,7 @@ type settings struct {
 	heartbeatTTL  time.Duration
 	shutdown      time.Duration
 	log           config.Log
+	abuse         c2s.AbuseLimits
 }
 
 func declare(s *settings) *config.Set {
@@ -80,7 +81,26 @@ func declare(s *settings) *config.Set {
 	})
 	set.Duration(&s.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	set.Logging(&s.log, "json")
+	declareLimits(set, &s.abuse)
 	return set
+}
+
+// declareLimits declares the abuse controls' settings (see the c2s
+// package's limits.go and docs/operations.md).
+func declareLimits(set *config.Set, a *c2s.AbuseLimits) {
+	for _, l := range a.LimitSettings() {
+		if l.Int != nil {
+			set.Int(l.Int, l.Name, l.Default, l.Usage).Check(l.Check)
+		} else {
+			set.Duration(l.Duration, l.Name, l.DefaultD, l.Usage).Check(l.Check)
+		}
+	}
+	a.Exempt, _ = c2s.ParseExempt(c2s.DefaultExempt)
+	set.Func("c2s-limit-exempt", c2s.DefaultExempt, `networks the per-address limits skip, comma-separated CIDR prefixes or addresses; "none": none`,
+		func(v string) (err error) {
+			a.Exempt, err = c2s.ParseExempt(v)
+			return err
+		})
 }
 
 func main() {
@@ -103,6 +123,7 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 	if s.directTLS == "off" {
 		s.directTLS = ""
 	}
+	s.abuse.FlagsDone()
 	if err := serve(ctx, set, &s, stderr); err != nil {
 		fmt.Fprintf(stderr, "c2s: %v\n", err)
 		return 1
@@ -149,6 +170,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		Sessions:        presencev1.NewSessionRegistryClient(presenceConn),
 		NATS:            nc,
 		Subjects:        bus.New(s.subjectPrefix, bus.DefaultPartitions),
+		Abuse:           s.abuse,
 		Logger:          log,
 	})
 	if err != nil {
