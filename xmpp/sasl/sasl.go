@@ -15,7 +15,11 @@
 // the RFC 2831 hash (see DigestMD5Hash). An unknown user gets the same
 // exchange as a known one, with a salt derived from the name and a server
 // secret, and fails with not-authorized like a wrong password. A disabled
-// account is reported (account-disabled) only once the password was proved.
+// account is reported (account-disabled) by every mechanism, but only once
+// the password was proved: RFC 6120 section 6.5.2 allows the condition in
+// reply to <response/> as well as <auth/>, and saying it earlier would tell
+// anyone who knows only a name that the account exists. Until then a
+// disabled account's exchange is the same as an enabled one's.
 //
 // # Names and passwords
 //
