@@ -277,6 +277,9 @@ type deadlineConn struct {
 }
 
 func (d *deadlineConn) Read(b []byte) (int, error) {
+	// The byte shaper's wait (limits.go) comes first: the idle timeout
+	// runs from when we are ready to read again.
+	d.c.shape()
 	deadline := d.negotiation
 	if d.c.isBound() {
 		deadline = time.Now().Add(d.c.srv.cfg.IdleTimeout)
@@ -286,7 +289,6 @@ func (d *deadlineConn) Read(b []byte) (int, error) {
 			deadline = t
 		}
 	}
-	d.c.shape()
 	d.Conn.SetReadDeadline(deadline)
 	n, err := d.Conn.Read(b)
 	d.c.shaped(n)
