@@ -110,8 +110,12 @@ func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []
 	// A stanza from a remote server (through s2s) may come from a bare JID
 	// or a domain; s2s has checked it belongs to the peer's authenticated
 	// domain (RFC 6120 section 13.7.2.1).
+	// A message may also come from our domain itself: the admin API sends
+	// those (services/router/admin); no session can, since c2s stamps
+	// every stanza with the session's full JID.
 	from, err := jid.Parse(st.From)
-	if err != nil || (from.Domainpart() == r.domain && (from.Localpart() == "" || from.IsBare())) {
+	serverMessage := st.Kind == busv1.Kind_KIND_MESSAGE && from.Localpart() == "" && from.IsBare()
+	if err != nil || (from.Domainpart() == r.domain && (from.Localpart() == "" || from.IsBare()) && !serverMessage) {
 		r.log.Warn("router: envelope with a bad from dropped", append(j.attrs(), "err", err)...)
 		return out
 	}
