@@ -39,6 +39,7 @@ type settings struct {
 	startup       time.Duration
 	shutdown      time.Duration
 	log           config.Log
+	admin         adminSettings
 }
 
 func declare(s *settings) *config.Set {
@@ -55,6 +56,7 @@ func declare(s *settings) *config.Set {
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS, roster and presence at start")
 	set.Duration(&s.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
 	set.Logging(&s.log, "json")
+	declareAdmin(set, &s.admin)
 	return set
 }
 
@@ -130,6 +132,13 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	probe.AddCheck("NATS", natsconn.Check(nc))
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("router", r.Run)
+	subjects := bus.New(s.subjectPrefix, bus.DefaultPartitions)
+	if err := startNodeStatus(p, nc, subjects, s.node, probe, log); err != nil {
+		return err
+	}
+	if err := startAdmin(set, s, p, probe, nc, subjects, rosterConn, rosterIntConn, presenceConn, log); err != nil {
+		return err
+	}
 	p.OnStop("NATS", func(ctx context.Context) error { return natsconn.Drain(ctx, nc) })
 	if p.HTTP, err = health.Listen(s.healthListen, probe); err != nil {
 		return set.Wrap("health-listen", err)
