@@ -46,6 +46,10 @@ func newServeFlags() *serveFlags {
 	})
 	s.field[app.SettingS2SHostMap] = "s2s-host-map"
 	str(&c.S2SCAFile, "s2s-ca-file", app.SettingS2SCAFile, "PEM roots for peer servers' certificates; empty: the system roots")
+	str(&c.AdminListen, "admin-listen", app.SettingAdminListen, `admin API (gRPC over TLS, bearer tokens) listen address; "off" disables`)
+	str(&c.AdminTokenFile, "admin-token-file", app.SettingAdminTokenFile, "admin API tokens, one per line; empty: <data-dir>/admin-token, made on first start")
+	str(&c.AdminCertFile, "admin-cert-file", app.SettingAdminCertFile, "PEM certificate of the admin API; empty: self-signed, made in the data directory")
+	str(&c.AdminKeyFile, "admin-key-file", app.SettingAdminKeyFile, "PEM private key of --admin-cert-file")
 	str(&c.NodeID, "node-id", app.SettingNodeID, "name of this node on the bus (letters, digits, '-', '_')")
 	fs.BoolVar(&c.TLSOptional, "tls-optional", false, "let clients skip STARTTLS (insecure; default: TLS required)")
 	fs.BoolVar(&c.AllowPlaintextAuth, "allow-plaintext-auth", false, "offer PLAIN without TLS (insecure)")

@@ -66,6 +66,7 @@ type App struct {
 	router   *router.Router
 	c2s      *c2s.Server
 	fed      *federation // s2s (s2s.go)
+	admin    *adminAPI   // admin API and node status (admin.go)
 	http     *http.Server
 	httpLn   net.Listener
 
@@ -269,6 +270,9 @@ func (a *App) build() error {
 	if a.fed, err = a.buildS2S(subjects, tlsCerts); err != nil {
 		return err
 	}
+	if a.admin, err = a.buildAdmin(subjects); err != nil {
+		return err
+	}
 
 	if cfg.MetricsListen != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsListen)
@@ -394,6 +398,7 @@ func (a *App) Run(ctx context.Context) error {
 	if a.http != nil {
 		serve("health HTTP", func() error { return a.http.Serve(a.httpLn) })
 	}
+	stopAdmin := a.admin.run(serve)
 	a.ready.Store(true)
 	close(a.readyCh)
 	a.log.Info("switchboard started", "domain", a.cfg.Domain, "node", a.cfg.NodeID,
@@ -413,6 +418,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer scancel()
 	// Reverse start order: first the edge, so no new stanzas come in, then
 	// the router, then what they both use.
+	stopAdmin()
 	stopC2S()
 	a.wait(sctx, "c2s", c2sDone)
 	stopS2S()

@@ -67,6 +67,16 @@ type Config struct {
 	// means the system roots. Peers with a valid certificate use SASL
 	// EXTERNAL, others dialback.
 	S2SCAFile string
+	// AdminListen is the host:port of the admin API (gRPC over TLS, bearer
+	// tokens); "" or "off" disables it. DefaultConfig sets
+	// DefaultAdminListen.
+	AdminListen string
+	// AdminTokenFile holds the admin API's tokens; empty means
+	// <DataDir>/admin-token, made with one new token on first start.
+	AdminTokenFile string
+	// AdminCertFile and AdminKeyFile are the admin port's certificate;
+	// empty means a self-signed one made in DataDir (AdminCertBase).
+	AdminCertFile, AdminKeyFile string
 	// NodeID names this node on the bus; default the host name, with
 	// characters other than letters, digits, '-' and '_' turned into '-'.
 	NodeID string
@@ -119,6 +129,7 @@ func DefaultConfig() Config {
 		DataDir:            "./data",
 		C2SListen:          DefaultC2SListen,
 		C2SDirectTLSListen: DefaultC2SDirectTLSListen,
+		AdminListen:        DefaultAdminListen,
 		NodeID:             DefaultNodeID(),
 		ShutdownTimeout:    DefaultShutdownTimeout,
 	}
@@ -221,6 +232,9 @@ func (c Config) Normalize() (Config, error) {
 		}
 	}
 	if err := c.normalizeS2S(); err != nil {
+		return c, err
+	}
+	if err := c.normalizeAdmin(); err != nil {
 		return c, err
 	}
 	if c.NodeID == "" {
