@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -98,8 +99,10 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, s bus.Subjects, r
 
 // Config describes the process whose status a Reporter keeps.
 type Config struct {
-	// JS is the process's JetStream context; required.
-	JS jetstream.JetStream
+	// JS is the process's JetStream context; when nil, one is made on
+	// NATS. One of the two is required.
+	JS   jetstream.JetStream
+	NATS *nats.Conn
 	// Subjects names the bucket; required.
 	Subjects bus.Subjects
 	// Service is c2s, router, presence, s2s or switchboard (the
@@ -132,9 +135,16 @@ type Reporter struct {
 
 // New checks cfg and returns a Reporter; nothing is written until Run.
 func New(cfg Config) (*Reporter, error) {
+	if cfg.JS == nil && cfg.NATS != nil {
+		js, err := jetstream.New(cfg.NATS)
+		if err != nil {
+			return nil, fmt.Errorf("nodes: %w", err)
+		}
+		cfg.JS = js
+	}
 	switch {
 	case cfg.JS == nil:
-		return nil, errors.New("nodes: JS is nil")
+		return nil, errors.New("nodes: JS and NATS are nil")
 	case cfg.Subjects.Prefix == "":
 		return nil, errors.New("nodes: Subjects.Prefix is empty")
 	case cfg.Service == "" || strings.ContainsAny(cfg.Service, ".*> "):

@@ -208,6 +208,14 @@ func (s *Server) onMsg(m *nats.Msg) {
 	s.onOutbound(&env)
 }
 
+// StreamCount is the number of open server-to-server streams, inbound
+// and outbound.
+func (s *Server) StreamCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
 // track records the open streams, for shutdown.
 func (s *Server) track(x *xconn, open bool) {
 	s.mu.Lock()

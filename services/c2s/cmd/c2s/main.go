@@ -25,6 +25,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
+	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
@@ -196,6 +197,13 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("c2s", srv.Run)
 	p.Go("heartbeat", hb.run)
+	status, err := nodes.New(nodes.Config{NATS: nc, Subjects: bus.New(s.subjectPrefix, bus.DefaultPartitions), Service: "c2s", Node: s.node, Ready: probe.Ready, Logger: log,
+		Connections: srv.SessionCount,
+	})
+	if err != nil {
+		return err
+	}
+	p.Go("node status", status.Run)
 	// Runs after c2s has stopped and unbound what it could: whatever is
 	// left of this node in the registry goes now, not at the reap.
 	p.OnStop("sessions", func(ctx context.Context) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
+	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	"github.com/switchboard-xmpp/switchboard/services/presence"
 	"github.com/switchboard-xmpp/switchboard/services/presence/redisstore"
@@ -124,6 +125,11 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	p.OnStop("Redis", func(context.Context) error { return store.Close() })
 	p.OnStop("NATS", func(ctx context.Context) error { return natsconn.Drain(ctx, nc) })
 	p.Go("reaper", svc.Reaper().Run)
+	status, err := nodes.New(nodes.Config{NATS: nc, Subjects: bus.New(s.prefix, bus.DefaultPartitions), Service: "presence", Node: s.node, Ready: probe.Ready, Logger: log})
+	if err != nil {
+		return err
+	}
+	p.Go("node status", status.Run)
 	ln, err := grpcx.ListenTCP(s.grpcListen)
 	if err != nil {
 		store.Close()

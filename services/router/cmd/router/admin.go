@@ -6,7 +6,6 @@ import (
 	"net"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -36,11 +35,7 @@ func declareAdmin(set *config.Set, a *adminSettings) {
 
 // startNodeStatus keeps this router's status in the node bucket.
 func startNodeStatus(p *health.Process, nc *nats.Conn, subjects bus.Subjects, node string, probe *health.Probe, log *slog.Logger) error {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	rep, err := nodes.New(nodes.Config{JS: js, Subjects: subjects, Service: "router", Node: node, Ready: probe.Ready, Logger: log})
+	rep, err := nodes.New(nodes.Config{NATS: nc, Subjects: subjects, Service: "router", Node: node, Ready: probe.Ready, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
+	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
 	"github.com/switchboard-xmpp/switchboard/services/s2s"
 )
@@ -229,6 +230,13 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	})
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("s2s", srv.Run)
+	status, err := nodes.New(nodes.Config{NATS: nc, Subjects: subjects, Service: "s2s", Node: s.node, Ready: probe.Ready, Logger: log,
+		Connections: srv.StreamCount,
+	})
+	if err != nil {
+		return err
+	}
+	p.Go("node status", status.Run)
 	p.OnStop("NATS", func(ctx context.Context) error { return natsconn.Drain(ctx, nc) })
 	if p.HTTP, err = health.Listen(s.healthListen, probe); err != nil {
 		return set.Wrap("health-listen", err)
