@@ -2,6 +2,7 @@ package grpcx_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -158,5 +159,27 @@ func TestDialOptionsAreApplied(t *testing.T) {
 	}
 	if intercepted != 1 {
 		t.Errorf("interceptor ran %d times, want 1", intercepted)
+	}
+}
+
+func TestReflectionListsTheRegisteredServices(t *testing.T) {
+	srv := grpc.NewServer()
+	grpcx.RegisterHealth(srv, health.NewServer())
+	grpcx.RegisterReflection(srv)
+	l := grpcx.Listen()
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+	cc, err := grpcx.Dial(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	got, err := grpcx.ListServices(testContext(t), cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ListServices = %q, want %q", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
 )
 
 // GracefulStop stops srv: it refuses new calls and waits for those in
@@ -40,6 +41,14 @@ func NewClient(addr string, f TLSFiles, opts ...grpc.DialOption) (*grpc.ClientCo
 // RegisterHealth registers hs as srv's standard gRPC health service.
 func RegisterHealth(srv *grpc.Server, hs *health.Server) {
 	healthpb.RegisterHealthServer(srv, hs)
+}
+
+// RegisterReflection registers gRPC server reflection (v1 and the older
+// v1alpha) on srv, so that grpcurl and similar tools can list and call its
+// services without the .proto files. It describes only the services
+// registered on srv, so call it after them.
+func RegisterReflection(srv *grpc.Server) {
+	reflection.Register(srv)
 }
 
 // ListenTCP binds addr for a gRPC server.

@@ -167,6 +167,7 @@ func (a *App) build() error {
 	a.roster.Register(a.grpc)
 	a.presence.Register(a.grpc)
 	healthpb.RegisterHealthServer(a.grpc, a.health)
+	grpcx.RegisterReflection(a.grpc)
 	// Until Run has started everything, nothing is serving.
 	a.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	a.inproc = grpcx.Listen()

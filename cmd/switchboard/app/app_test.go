@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
@@ -581,6 +582,37 @@ func TestLegacy3DESAppliesToS2SStreams(t *testing.T) {
 		}
 		if !legacy && err == nil {
 			t.Fatal("3DES-only s2s handshake completed with the option off")
+		}
+	}
+}
+
+// Reflection lists the services of the one gRPC server on both of its
+// listeners: the TCP one (--grpc-listen) and the in-process one the
+// services use.
+func TestGRPCListenersServeReflection(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.GRPCListen = "127.0.0.1:0"
+	a := startApp(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tcp, err := grpc.NewClient(a.GRPCAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	for name, cc := range map[string]grpc.ClientConnInterface{"TCP": tcp, "in-process": a.conn} {
+		got, err := grpcx.ListServices(ctx, cc)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, want := range []string{
+			"grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+			"switchboard.roster.v1.AccountService", "switchboard.roster.v1.CredentialService",
+			"switchboard.roster.v1.RosterService", "switchboard.presence.v1.SessionRegistry",
+		} {
+			if !slices.Contains(got, want) {
+				t.Errorf("%s listener lists %q, without %s", name, got, want)
+			}
 		}
 	}
 }

@@ -120,6 +120,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	srv := grpc.NewServer(opts...)
 	svc.Register(srv)
 	grpcx.RegisterHealth(srv, probe.NewGRPC(presencev1.SessionRegistry_ServiceDesc.ServiceName))
+	grpcx.RegisterReflection(srv)
 
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.OnStop("Redis", func(context.Context) error { return store.Close() })

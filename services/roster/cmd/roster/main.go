@@ -155,10 +155,12 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	public := grpc.NewServer(sopts...)
 	svc.Register(only{public, rosterv1.AccountService_ServiceDesc.ServiceName})
 	grpcx.RegisterHealth(public, probe.NewGRPC(rosterv1.AccountService_ServiceDesc.ServiceName))
+	grpcx.RegisterReflection(public)
 	internal := grpc.NewServer(sopts...)
 	svc.Register(only{internal, rosterv1.CredentialService_ServiceDesc.ServiceName})
 	svc.Register(only{internal, rosterv1.RosterService_ServiceDesc.ServiceName})
 	grpcx.RegisterHealth(internal, probe.NewGRPC(rosterv1.CredentialService_ServiceDesc.ServiceName))
+	grpcx.RegisterReflection(internal)
 
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.OnStop("Postgres", closeStore)
