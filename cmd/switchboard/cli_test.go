@@ -118,6 +118,7 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		"SWITCHBOARD_C2S_AUTH_WINDOW":               "1h",
 		"SWITCHBOARD_C2S_AUTH_LOCKOUT":              "90s",
 		"SWITCHBOARD_C2S_LIMIT_EXEMPT":              "10.1.0.0/16, 2001:db8::1",
+		"SWITCHBOARD_S2S_MAX_INBOUND_PER_IP":        "4",
 	}
 	cfg, lo, err := parseServe(nil, envOf(env))
 	if err != nil {
@@ -153,6 +154,7 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		NegotiationTimeout: 10 * time.Second,
 		IdleTimeout:        2 * time.Minute,
 		KeepaliveInterval:  30 * time.Second,
+		S2SMaxInboundPerIP: 4,
 		// 0 on a flag turns a limit off: -1 in the Config.
 		Abuse: c2s.AbuseLimits{
 			MaxConnsPerIP: 50, ConnRate: 300, ConnBurst: -1, ConnRatePerIP: 5, ConnBurstPerIP: 15,

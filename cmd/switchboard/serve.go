@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
 	"github.com/switchboard-xmpp/switchboard/services/c2s"
+	"github.com/switchboard-xmpp/switchboard/services/s2s"
 )
 
 // serveFlags binds the server's settings to flags. Each flag has an
@@ -50,6 +51,8 @@ func newServeFlags() *serveFlags {
 	str(&c.AdminTokenFile, "admin-token-file", app.SettingAdminTokenFile, "admin API tokens, one per line; empty: <data-dir>/admin-token, made on first start")
 	str(&c.AdminCertFile, "admin-cert-file", app.SettingAdminCertFile, "PEM certificate of the admin API; empty: self-signed, made in the data directory")
 	str(&c.AdminKeyFile, "admin-key-file", app.SettingAdminKeyFile, "PEM private key of --admin-cert-file")
+	c.S2SMaxInboundPerIP = s2s.DefaultMaxInboundPerIP
+	fs.IntVar(&c.S2SMaxInboundPerIP, "s2s-max-inbound-per-ip", c.S2SMaxInboundPerIP, "inbound s2s streams open at once from one IPv4 address or IPv6 /64; over it: policy-violation; 0: no limit")
 	str(&c.NodeID, "node-id", app.SettingNodeID, "name of this node on the bus (letters, digits, '-', '_')")
 	fs.BoolVar(&c.TLSOptional, "tls-optional", false, "let clients skip STARTTLS (insecure; default: TLS required)")
 	fs.BoolVar(&c.AllowPlaintextAuth, "allow-plaintext-auth", false, "offer PLAIN without TLS (insecure)")
@@ -132,6 +135,13 @@ func parseServe(args []string, env lookupEnv) (app.Config, logOptions, error) {
 		}
 	}
 	s.cfg.Abuse.FlagsDone()
+	switch {
+	case s.cfg.S2SMaxInboundPerIP < 0:
+		return app.Config{}, logOptions{}, usageError{&app.SettingError{Setting: source["s2s-max-inbound-per-ip"],
+			Value: fmt.Sprint(s.cfg.S2SMaxInboundPerIP), Err: errors.New("negative (0 turns the limit off)")}}
+	case s.cfg.S2SMaxInboundPerIP == 0:
+		s.cfg.S2SMaxInboundPerIP = -1
+	}
 	cfg, err := s.cfg.Normalize()
 	if err != nil {
 		return app.Config{}, logOptions{}, s.nameSetting(err, source)

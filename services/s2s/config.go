@@ -42,6 +42,11 @@ const (
 	// failure, with up to 50% random jitter added.
 	DefaultMinBackoff = time.Second
 	DefaultMaxBackoff = 5 * time.Minute
+	// DefaultMaxInboundPerIP bounds the inbound streams open at once from
+	// one address. A peer needs one per domain pair, plus short dialback
+	// verification streams; a whole peer cluster behind one NAT stays
+	// well under it.
+	DefaultMaxInboundPerIP = 32
 )
 
 // Verification is how strictly peer certificates are judged.
@@ -104,6 +109,12 @@ type Config struct {
 	// QueueSize bounds one outbound stream's waiting stanzas; zero means
 	// DefaultQueueSize.
 	QueueSize int
+	// MaxInboundPerIP bounds the inbound streams open at once from one
+	// IPv4 address or IPv6 /64 (internal/limits.IPKey); a connection over
+	// it gets our header and the <policy-violation/> stream error (RFC
+	// 6120 section 4.9.3.13) at once. Zero means DefaultMaxInboundPerIP,
+	// negative no limit.
+	MaxInboundPerIP int
 	// Limits bound what one peer can make a stream reader hold.
 	Limits stream.Limits
 	// Resolver resolves SRV records and addresses; nil means
@@ -155,6 +166,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Secret == "" {
 		return c, fmt.Errorf("s2s: Config.Secret (the dialback secret) is required")
+	}
+	if c.MaxInboundPerIP == 0 {
+		c.MaxInboundPerIP = DefaultMaxInboundPerIP
 	}
 	hm := make(map[string]string, len(c.HostMap))
 	for d, addr := range c.HostMap {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -339,4 +340,45 @@ func TestPeerStreamErrorIsAnsweredWithCloseNotError_RFC6120_4_9_1(t *testing.T) 
 		}
 	}
 	untouched(t, e, a, b)
+}
+
+func TestInboundStreamsPerIPOverLimitGetPolicyViolation_RFC6120_4_9_3_13(t *testing.T) {
+	e := newEnv(t)
+	b := e.start("b.test", selfSigned(t, "b.test"), func(c *Config) { c.MaxInboundPerIP = 1 })
+	raw := func() *rawPeer {
+		nc, err := net.Dial("tcp", b.srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		nc.SetDeadline(time.Now().Add(wait))
+		p := &rawPeer{t: t, nc: nc, r: stream.NewReader(nc, stream.Limits{}), w: stream.NewWriter(nc, stream.NSServer)}
+		p.w.WriteHeader(stream.Header{From: "a.test", To: "b.test", Version: "1.0"})
+		p.w.Flush()
+		if _, err := p.r.ReadHeader(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := raw()
+	if el, err := first.r.Next(); err != nil || !isElem(el, stream.NS, "features") {
+		t.Fatalf("the first stream: %v, %v", el, err)
+	}
+	if c := raw().streamError(); c != stream.PolicyViolation {
+		t.Fatalf("the second stream from one address: condition %s, want policy-violation", c)
+	}
+	if b.logs.count("abuse limit hit", "limit=inbound_per_ip") == 0 {
+		t.Fatal("the refusal was not logged")
+	}
+	// Once the first stream ends, the address may open another.
+	first.nc.Close()
+	checkFor(t, wait, 10*time.Millisecond, func() error {
+		if n := b.srv.perIP.Count(netip.MustParseAddr("127.0.0.1")); n != 0 {
+			return fmt.Errorf("%d streams still counted", n)
+		}
+		return nil
+	})
+	if el, err := raw().r.Next(); err != nil || !isElem(el, stream.NS, "features") {
+		t.Fatalf("a stream after the first ended: %v, %v", el, err)
+	}
 }

@@ -40,6 +40,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,7 +49,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/limits"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
 // Server is the s2s service of one process.
@@ -65,6 +68,8 @@ type Server struct {
 
 	leases *leases // nil without Config.Leases
 
+	perIP     *limits.Counter[netip.Addr] // open inbound streams by address
+	refusals  *limits.Gate                // of the log line about refused ones
 	bounceSeq atomic.Uint64
 	running   atomic.Bool
 	ready     chan struct{}
@@ -77,7 +82,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("service", "s2s"), links: map[pair]*link{}, streams: map[*xconn]struct{}{}, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("service", "s2s"), links: map[pair]*link{}, streams: map[*xconn]struct{}{}, ready: make(chan struct{}),
+		perIP: limits.NewCounter[netip.Addr](), refusals: limits.NewGate(time.Second)}
 	if cfg.Listen != "" {
 		if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 			return nil, fmt.Errorf("s2s: Config.Listen: %w", err)
@@ -186,12 +192,35 @@ func (s *Server) accept(ctx context.Context) {
 			}
 			continue
 		}
+		ip := limits.IPKey(nc.RemoteAddr())
+		admitted := s.perIP.Acquire(ip, s.cfg.MaxInboundPerIP)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			if !admitted {
+				s.refuse(nc)
+				return
+			}
+			defer s.perIP.Release(ip)
 			s.serveInbound(ctx, nc)
 		}()
 	}
+}
+
+// refuse answers a connection over MaxInboundPerIP with our header and
+// <policy-violation/>, without waiting for the peer's header, and closes
+// it. The log line about it is written at most once a second.
+func (s *Server) refuse(nc net.Conn) {
+	if ok, held := s.refusals.Pass(time.Now()); ok {
+		s.log.Warn("abuse limit hit", "limit", "inbound_per_ip", "peer", nc.RemoteAddr().String(),
+			"max", s.cfg.MaxInboundPerIP, "more_hits_not_logged", held)
+	}
+	nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	w := stream.NewWriter(nc, stream.NSServer)
+	w.WriteHeader(stream.Header{From: s.cfg.Domains[0], ID: newStreamID(), Version: "1.0"})
+	w.WriteError(&stream.Error{Condition: stream.PolicyViolation,
+		Text: fmt.Sprintf("too many streams from your address (limit %d)", s.cfg.MaxInboundPerIP)})
+	nc.Close()
 }
 
 // onMsg is the NATS callback of the outbound subject.

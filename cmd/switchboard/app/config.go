@@ -77,6 +77,9 @@ type Config struct {
 	// AdminCertFile and AdminKeyFile are the admin port's certificate;
 	// empty means a self-signed one made in DataDir (AdminCertBase).
 	AdminCertFile, AdminKeyFile string
+	// S2SMaxInboundPerIP bounds the inbound s2s streams from one address;
+	// zero means the s2s default, negative no limit.
+	S2SMaxInboundPerIP int
 	// NodeID names this node on the bus; default the host name, with
 	// characters other than letters, digits, '-' and '_' turned into '-'.
 	NodeID string

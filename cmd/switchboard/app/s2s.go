@@ -133,16 +133,17 @@ func (a *App) buildS2S(subjects bus.Subjects, certs []tls.Certificate) (*federat
 	}
 	a.onClose("s2s NATS connection", drainer(f.nc))
 	f.srv, err = s2s.New(s2s.Config{
-		Domains:  []string{cfg.Domain},
-		Node:     cfg.NodeID + "-s2s",
-		Listen:   cfg.S2SListen,
-		TLS:      tlsconf.Server(certs, cfg.Legacy3DES),
-		RootCAs:  roots,
-		Secret:   secret,
-		HostMap:  maps.Clone(cfg.S2SHostMap),
-		NATS:     f.nc,
-		Subjects: subjects,
-		Logger:   a.log,
+		Domains:         []string{cfg.Domain},
+		Node:            cfg.NodeID + "-s2s",
+		Listen:          cfg.S2SListen,
+		TLS:             tlsconf.Server(certs, cfg.Legacy3DES),
+		RootCAs:         roots,
+		Secret:          secret,
+		HostMap:         maps.Clone(cfg.S2SHostMap),
+		MaxInboundPerIP: cfg.S2SMaxInboundPerIP,
+		NATS:            f.nc,
+		Subjects:        subjects,
+		Logger:          a.log,
 	})
 	if err != nil {
 		var oe *net.OpError

@@ -55,6 +55,7 @@ type settings struct {
 	refuseDialback bool
 	verification   s2s.Verification
 	idle           time.Duration
+	maxPerIP       int
 	leaseTTL       time.Duration
 	healthListen   string
 	node           string
@@ -114,6 +115,12 @@ func declare(s *settings) *config.Set {
 		return nil
 	})
 	set.Duration(&s.idle, "idle-timeout", s2s.DefaultIdleTimeout, "close a stream that carried nothing for this long")
+	set.Int(&s.maxPerIP, "max-inbound-per-ip", s2s.DefaultMaxInboundPerIP, "inbound streams open at once from one IPv4 address or IPv6 /64; over it: policy-violation; 0: no limit").Check(func() error {
+		if s.maxPerIP < 0 {
+			return errors.New("negative (0 turns the limit off)")
+		}
+		return nil
+	})
 	set.Duration(&s.leaseTTL, "lease-ttl", s2s.DefaultLeaseTTL, "lifetime of a node's claim on a domain pair's outbound stream; a dead node's pairs move after it")
 	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
 	set.NodeID(&s.node)
@@ -139,6 +146,9 @@ func run(ctx context.Context, args []string, env config.LookupEnv, stdout, stder
 		}
 		fmt.Fprintf(stderr, "s2s: %v\n", err)
 		return 2
+	}
+	if s.maxPerIP == 0 {
+		s.maxPerIP = -1 // off on the flag; the Config's zero is the default
 	}
 	if err := serve(ctx, set, &s, stderr); err != nil {
 		fmt.Fprintf(stderr, "s2s: %v\n", err)
@@ -188,23 +198,24 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 
 	srv, err := s2s.New(s2s.Config{
-		Domains:        s.domains,
-		Node:           s.node,
-		Listen:         s.listen,
-		TLS:            tlsconf.Server(certList, s.legacy3DES),
-		RootCAs:        roots,
-		Secret:         secret,
-		HostMap:        s.hostMap,
-		Allow:          s.allow,
-		Deny:           s.deny,
-		RefuseDialback: s.refuseDialback,
-		Verification:   s.verification,
-		IdleTimeout:    s.idle,
-		Leases:         leases,
-		LeaseTTL:       s.leaseTTL,
-		NATS:           nc,
-		Subjects:       subjects,
-		Logger:         log,
+		Domains:         s.domains,
+		Node:            s.node,
+		Listen:          s.listen,
+		TLS:             tlsconf.Server(certList, s.legacy3DES),
+		RootCAs:         roots,
+		Secret:          secret,
+		HostMap:         s.hostMap,
+		Allow:           s.allow,
+		Deny:            s.deny,
+		RefuseDialback:  s.refuseDialback,
+		Verification:    s.verification,
+		IdleTimeout:     s.idle,
+		MaxInboundPerIP: s.maxPerIP,
+		Leases:          leases,
+		LeaseTTL:        s.leaseTTL,
+		NATS:            nc,
+		Subjects:        subjects,
+		Logger:          log,
 	})
 	if err != nil {
 		if strings.Contains(err.Error(), "Config.Listen") {
