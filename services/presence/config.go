@@ -16,7 +16,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Events receives a SessionsRemoved event (proto/presence/v1) on
 	// Subjects.SessionsRemoved() for sessions removed by the reaper or by
-	// DropNode; a *nats.Conn will do. Nil: they are only logged.
+	// DropNode, and a PresenceChanged event on Subjects.PresenceChanged()
+	// after every change of an account's sessions, for the routers'
+	// caches; a *nats.Conn will do. Nil: removals are only logged, and
+	// routers must not cache lookups.
 	Events Publisher
 	// Subjects names the bus subjects; bus.New("", 0) when its Prefix is
 	// empty.

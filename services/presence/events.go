@@ -2,9 +2,11 @@ package presence
 
 import (
 	"context"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 )
 
@@ -26,6 +28,7 @@ func (s *Service) announce(ctx context.Context, reason presencev1.SessionsRemove
 	if len(removed) == 0 {
 		return
 	}
+	s.changedSessions(ctx, removed)
 	nodes := map[string]int{}
 	for _, r := range removed {
 		nodes[r.Node]++
@@ -51,6 +54,39 @@ func (s *Service) announce(ctx context.Context, reason presencev1.SessionsRemove
 			s.log.ErrorContext(ctx, "announcing removed sessions failed", "subject", subject, "sessions", len(batch), "err", err)
 		}
 	}
+}
+
+// changedBatch is the most bare JIDs one PresenceChanged event names.
+const changedBatch = 500
+
+// changed tells the routers, on Subjects.PresenceChanged(), that the
+// sessions of the accounts bare (prepared bare JIDs) changed, so that they
+// forget what they cached of them. It is called after the store has the
+// change, also when the store call failed (it may have changed something
+// before failing: a needless event only costs a router a registry lookup).
+// A failed publish is logged: the routers' cache entries expire on their
+// own, and a delivery to a session that is gone comes back to them.
+func (s *Service) changed(ctx context.Context, bare ...string) {
+	if s.events == nil || len(bare) == 0 {
+		return
+	}
+	subject := s.subjects.PresenceChanged()
+	for batch := range chunks(bare, changedBatch) {
+		if err := s.events.Publish(subject, bus.EncodeChanged(batch...)); err != nil {
+			s.log.WarnContext(ctx, "announcing changed sessions failed", "subject", subject, "accounts", len(batch), "err", err)
+		}
+	}
+}
+
+// changedSessions announces the accounts of sessions the registry removed
+// (see changed), each once.
+func (s *Service) changedSessions(ctx context.Context, removed []Session) {
+	bare := make([]string, 0, len(removed))
+	for _, r := range removed {
+		bare = append(bare, r.JID.Bare().String())
+	}
+	slices.Sort(bare)
+	s.changed(ctx, slices.Compact(bare)...)
 }
 
 // chunks yields s in pieces of at most n.

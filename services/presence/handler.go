@@ -37,6 +37,7 @@ func (h registryHandler) Bind(ctx context.Context, req *presencev1.BindRequest) 
 		ID:    req.GetSessionId(),
 		Bound: h.s.now(),
 	})
+	h.s.changed(ctx, full.Bare().String())
 	if err != nil {
 		return nil, h.s.status(ctx, err)
 	}
@@ -58,6 +59,9 @@ func (h registryHandler) Unbind(ctx context.Context, req *presencev1.UnbindReque
 		return nil, h.s.status(ctx, fmt.Errorf("%w: Unbind needs a session id", ErrInvalidSession))
 	}
 	removed, err := h.s.store.Unbind(ctx, full, req.GetSessionId())
+	if removed || err != nil {
+		h.s.changed(ctx, full.Bare().String())
+	}
 	if err != nil {
 		return nil, h.s.status(ctx, err)
 	}
@@ -77,6 +81,9 @@ func (h registryHandler) SetPresence(ctx context.Context, req *presencev1.SetPre
 		return nil, h.s.status(ctx, fmt.Errorf("%w: %d", ErrInvalidPriority, p))
 	}
 	found, err := h.s.store.SetPresence(ctx, full, req.GetSessionId(), req.GetAvailable(), int(p), req.GetPresence())
+	if found || err != nil {
+		h.s.changed(ctx, full.Bare().String())
+	}
 	if err != nil {
 		return nil, h.s.status(ctx, err)
 	}

@@ -62,13 +62,18 @@ type events struct {
 	mu   sync.Mutex
 	got  []*presencev1.SessionsRemoved
 	subj []string
-	fail error
-	sent chan struct{}
+	// changed holds the PresenceChanged events (events_test.go).
+	changed [][]string
+	fail    error
+	sent    chan struct{}
 }
 
 func newEvents() *events { return &events{sent: make(chan struct{}, 1000)} }
 
 func (e *events) Publish(subject string, data []byte) error {
+	if strings.HasSuffix(subject, ".presence.changed") {
+		return e.publishChanged(data)
+	}
 	ev := &presencev1.SessionsRemoved{}
 	if err := proto.Unmarshal(data, ev); err != nil {
 		return err

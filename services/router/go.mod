@@ -5,17 +5,25 @@ go 1.26.0
 replace (
 	github.com/switchboard-xmpp/switchboard/internal => ../../internal
 	github.com/switchboard-xmpp/switchboard/proto => ../../proto
+	github.com/switchboard-xmpp/switchboard/services/presence => ../presence
 	github.com/switchboard-xmpp/switchboard/xmpp => ../../xmpp
 )
 
 require (
 	github.com/nats-io/nats.go v1.55.0
+	github.com/redis/go-redis/v9 v9.23.0
 	github.com/switchboard-xmpp/switchboard/internal v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/proto v0.0.0-00010101000000-000000000000
+	github.com/switchboard-xmpp/switchboard/services/presence v0.0.0-00010101000000-000000000000
 	github.com/switchboard-xmpp/switchboard/xmpp v0.0.0-00010101000000-000000000000
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
 )
 
 require (

@@ -91,17 +91,24 @@ type fakeRegistry struct {
 	sessions  []*presencev1.Session
 	sets      []*presencev1.SetPresenceRequest
 	lookupErr error
+	// changed, when set, is told of the account of every session added
+	// or changed, as the presence service announces them.
+	changed func(bare string)
 }
 
 // add registers a session bound to full on node.
 func (f *fakeRegistry) add(full, node, id string, available bool, prio int32, last string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	s := &presencev1.Session{Jid: full, Node: node, SessionId: id, Available: available, Priority: prio}
 	if last != "" {
 		s.LastPresence = []byte(last)
 	}
+	f.mu.Lock()
 	f.sessions = append(f.sessions, s)
+	changed := f.changed
+	f.mu.Unlock()
+	if changed != nil {
+		changed(bareOf(full))
+	}
 }
 
 func (f *fakeRegistry) Lookup(_ context.Context, in *presencev1.LookupRequest, _ ...grpc.CallOption) (*presencev1.LookupResponse, error) {
@@ -122,6 +129,12 @@ func (f *fakeRegistry) Lookup(_ context.Context, in *presencev1.LookupRequest, _
 func (f *fakeRegistry) SetPresence(_ context.Context, in *presencev1.SetPresenceRequest, _ ...grpc.CallOption) (*presencev1.SetPresenceResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.changed != nil {
+		// Announced before the change is made, unlike the presence
+		// service, so that a router relying on the event alone would
+		// be caught out: the router must evict the sender itself.
+		f.changed(bareOf(in.Jid))
+	}
 	f.sets = append(f.sets, proto.Clone(in).(*presencev1.SetPresenceRequest))
 	for _, s := range f.sessions {
 		if s.Jid == in.Jid && s.SessionId == in.SessionId {
@@ -258,12 +271,37 @@ func newHarness(t *testing.T) *harness {
 		Roster:   h.ros,
 		Logger:   testLogger(),
 		LeaseTTL: testLeaseTTL, Stream: testStream,
+
+		SessionCacheSize: 1000,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.start()
+	// The router's session cache is on; every session the test binds
+	// is announced as the presence service would, and bind waits for
+	// the router to have seen it.
+	waitUntil(t, "the session cache on", h.router.cache.isOn)
+	h.reg.mu.Lock()
+	h.reg.changed = func(bare string) {
+		if err := h.nc.Publish(h.subjects.PresenceChanged(), bus.EncodeChanged(bare)); err != nil {
+			t.Error(err)
+		}
+	}
+	h.reg.mu.Unlock()
 	return h
+}
+
+// waitUntil polls cond until it holds, or fails the test after 10s.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func testLogger() *slog.Logger {
@@ -324,9 +362,13 @@ func (h *harness) stop() error {
 	}
 }
 
-// bind registers c's session.
+// bind registers c's session, and returns once the router's session
+// cache has seen the change announced.
 func (h *harness) bind(c client, available bool, prio int32) {
+	h.t.Helper()
+	before := h.router.cache.invalidations.Load()
 	h.reg.add(c.jid, c.node, c.session, available, prio, "")
+	waitUntil(h.t, "the router to see "+c.jid+" bound", func() bool { return h.router.cache.invalidations.Load() > before })
 }
 
 // send publishes el as c's stanza, with from stamped as c2s does.

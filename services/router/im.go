@@ -457,7 +457,7 @@ func (j *job) presenceEffects(user, contact jid.JID, resp *rosterv1.ApplySubscri
 // sendPresenceOf sends the last presence of each available resource of the
 // local account user to contact (3.1.5, 4.3.2).
 func (j *job) sendPresenceOf(user, contact jid.JID) {
-	sessions, ok := j.lookup(user)
+	sessions, ok := j.lookupFresh(user)
 	if !ok {
 		return
 	}
@@ -601,7 +601,7 @@ func (j *job) probeContacts() {
 			j.toRemote(contact.Domainpart(), j.serverStanza(busv1.Kind_KIND_PRESENCE, probe), false)
 			continue
 		}
-		sessions, ok := j.lookup(contact)
+		sessions, ok := j.lookupFresh(contact)
 		if !ok {
 			return
 		}
@@ -656,7 +656,7 @@ func (j *job) probe(to jid.JID) {
 			return
 		}
 	}
-	sessions, ok := j.lookup(user)
+	sessions, ok := j.lookupFresh(user)
 	if !ok {
 		return
 	}

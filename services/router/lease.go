@@ -63,6 +63,11 @@ func (r *Router) Run(ctx context.Context) error {
 		return fmt.Errorf("router: subscribe to removed sessions: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	stopWatch, err := r.watchSessions()
+	if err != nil {
+		return fmt.Errorf("router: subscribe to presence changes: %w", err)
+	}
+	defer stopWatch()
 	m := &manager{r: r, js: js, kv: kv, held: make(map[int]*lease)}
 	return m.run(ctx)
 }

@@ -303,10 +303,38 @@ func (j *job) messageToBare(to jid.JID, typ string) {
 		j.bounce(stanza.ServiceUnavailable)
 		return
 	}
-	sessions, ok := j.lookup(to)
+	sessions, cached, ok := j.lookupCached(to)
 	if !ok {
 		return
 	}
+	n := j.messageToResources(sessions, typ)
+	if n == 0 && cached {
+		// Before storing or dropping the message on the cache's word
+		// that no resource may take it, ask the registry.
+		if sessions, ok = j.lookupFresh(to); !ok {
+			return
+		}
+		n = j.messageToResources(sessions, typ)
+	}
+	if n > 0 {
+		return
+	}
+	// Section 8.5.2.2.1 (and 8.5.2.1.1 for the case of only negative
+	// priorities, which it sends there): no resource may take it.
+	if typ == typeHeadline {
+		j.drop("headline for an account without non-negative resources")
+		return
+	}
+	// normal and chat: the RFC lets the server store the message offline
+	// or answer <service-unavailable/>; we store it (XEP-0160) while the
+	// account's box has room.
+	j.storeOffline(to)
+}
+
+// messageToResources delivers a message of type typ (headline, normal or
+// chat) for a bare JID to those of the account's sessions that section
+// 8.5.2.1.1 picks, and returns how many it delivered to.
+func (j *job) messageToResources(sessions []*presencev1.Session, typ string) int {
 	var n int
 	if typ == typeHeadline {
 		// Every available resource with a non-negative priority.
@@ -333,19 +361,7 @@ func (j *job) messageToBare(to jid.JID, typ string) {
 			}
 		}
 	}
-	if n > 0 {
-		return
-	}
-	// Section 8.5.2.2.1 (and 8.5.2.1.1 for the case of only negative
-	// priorities, which it sends there): no resource may take it.
-	if typ == typeHeadline {
-		j.drop("headline for an account without non-negative resources")
-		return
-	}
-	// normal and chat: the RFC lets the server store the message offline
-	// or answer <service-unavailable/>; we store it (XEP-0160) while the
-	// account's box has room.
-	j.storeOffline(to)
+	return n
 }
 
 // presenceToBare applies RFC 6121 sections 8.5.2.1.2 and 8.5.2.2.2 to
@@ -446,7 +462,7 @@ func (j *job) availablePresence() {
 		j.r.log.Info("router: bad presence priority, using 0", append(j.attrs(), "err", err)...)
 	}
 	bare := j.from.Bare()
-	before, ok := j.lookup(bare)
+	before, ok := j.lookupFresh(bare)
 	if !ok {
 		return
 	}
@@ -504,7 +520,7 @@ func (j *job) unavailablePresence() {
 	} else if !found {
 		j.r.log.Debug("router: unavailable presence from a session already unbound", j.attrs()...)
 	}
-	sessions, ok := j.lookup(j.from.Bare())
+	sessions, ok := j.lookupFresh(j.from.Bare())
 	if !ok {
 		return
 	}
@@ -537,6 +553,9 @@ func (j *job) setPresence(available bool, prio int32) (found, ok bool) {
 		Priority:  prio,
 		Presence:  j.st.Raw,
 	})
+	// Whatever the answer, this router forgets the account now; the
+	// presence service's event tells the others.
+	j.r.cache.invalidate(j.from.Bare().String())
 	if err != nil {
 		j.backendFailed("SetPresence", err)
 		return false, false
@@ -550,37 +569,96 @@ func isSession(s *presencev1.Session, o *busv1.Origin) bool {
 
 // lookupFull returns the session bound to the full JID to, or nil. ok is
 // false when the lookup failed (and was answered).
+//
+// With the session cache on, the account's sessions come from the cache
+// when it has them. A session found there is used as is: a delivery to a
+// session that has since gone comes back undeliverable and is routed
+// again with a fresh lookup. A resource missing from the cache is asked of
+// the registry before the caller bounces the stanza or sends it elsewhere.
 func (j *job) lookupFull(to jid.JID) (s *presencev1.Session, ok bool) {
 	want := to.String()
-	sessions, ok := j.lookupString(want)
+	if j.r.cache == nil {
+		sessions, ok := j.ask(want, false)
+		if !ok {
+			return nil, false
+		}
+		return findJID(sessions, want), true
+	}
+	sessions, cached, ok := j.lookupCached(to.Bare())
 	if !ok {
 		return nil, false
 	}
+	if s := findJID(sessions, want); s != nil || !cached {
+		return s, true
+	}
+	if sessions, ok = j.lookupFresh(to.Bare()); !ok {
+		return nil, false
+	}
+	return findJID(sessions, want), true
+}
+
+func findJID(sessions []*presencev1.Session, full string) *presencev1.Session {
 	for _, s := range sessions {
-		if s.Jid == want {
-			return s, true
+		if s.Jid == full {
+			return s
 		}
 	}
-	return nil, true
+	return nil
 }
 
-// lookup returns the sessions of the bare JID bare.
+// lookup returns the sessions of the bare JID bare, from the session cache
+// when it has them; for deliveries, where a stale answer costs at most a
+// hand-back or a presence a new session misses by a few milliseconds.
+// The result is shared with the cache: it must not be modified.
 func (j *job) lookup(bare jid.JID) ([]*presencev1.Session, bool) {
-	return j.lookupString(bare.String())
+	sessions, _, ok := j.lookupCached(bare)
+	return sessions, ok
 }
 
-func (j *job) lookupString(addr string) ([]*presencev1.Session, bool) {
+// lookupCached is lookup that also reports whether the answer came from
+// the cache. A stanza handed back never uses the cache: it came back
+// because some answer was stale.
+func (j *job) lookupCached(bare jid.JID) (sessions []*presencev1.Session, cached, ok bool) {
+	key := bare.String()
+	if len(j.exclude) == 0 {
+		if sessions, ok := j.r.cache.get(key); ok {
+			return sessions, true, true
+		}
+	}
+	sessions, ok = j.ask(key, true)
+	return sessions, false, ok
+}
+
+// lookupFresh returns the sessions of the bare JID bare as the registry
+// has them now (and refreshes the cache with them): for decisions that
+// read a session's last presence, or that the sender's own change must
+// see.
+func (j *job) lookupFresh(bare jid.JID) ([]*presencev1.Session, bool) {
+	return j.ask(bare.String(), true)
+}
+
+// ask calls the registry's Lookup for addr, a bare JID (bare set: the
+// answer fills the cache, unless an event for addr came meanwhile) or a
+// full one. The sessions that failed to take a handed-back stanza are
+// left out of the result, not of the cache.
+func (j *job) ask(addr string, bare bool) ([]*presencev1.Session, bool) {
+	var t fillToken
+	if bare {
+		t = j.r.cache.begin(addr)
+	}
 	resp, err := j.r.sessions.Lookup(j.callCtx(), &presencev1.LookupRequest{Jid: addr})
 	if err != nil {
+		j.r.cache.end(t, nil, false)
 		j.backendFailed("Lookup", err)
 		return nil, false
 	}
 	sessions := resp.GetSessions()
+	j.r.cache.end(t, sessions, true)
 	if len(j.exclude) > 0 {
 		// Sessions that failed to take this stanza may still be in the
 		// registry for a moment (a session that just ended, a node not
 		// yet reaped): they count as gone.
-		sessions = slices.DeleteFunc(sessions, func(s *presencev1.Session) bool {
+		sessions = slices.DeleteFunc(slices.Clone(sessions), func(s *presencev1.Session) bool {
 			return slices.ContainsFunc(j.exclude, func(o *busv1.Origin) bool { return isSession(s, o) })
 		})
 	}

@@ -55,6 +55,16 @@ type Config struct {
 	// stopped renewing it: the time a dead router's partitions wait before
 	// another takes them. Zero means DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// SessionCacheSize is how many accounts' sessions the router keeps
+	// from the registry's answers (cache.go), evicted on the presence
+	// service's PresenceChanged events; DefaultSessionCacheSize is a
+	// good value. Zero turns the cache off: every stanza asks the
+	// registry. Only turn it on when the presence service publishes
+	// those events (presence.Config.Events).
+	SessionCacheSize int
+	// SessionCacheTTL bounds the age of a cached answer;
+	// DefaultSessionCacheTTL when zero.
+	SessionCacheTTL time.Duration
 }
 
 // DefaultLeaseTTL is the lease lifetime when Config.LeaseTTL is zero.
@@ -75,6 +85,7 @@ type Router struct {
 	accounts accounts
 	rosters  rosters
 	im       *imState
+	cache    *sessionCache // nil when off
 	log      *slog.Logger
 	stream   bus.StreamOptions
 	leaseTTL time.Duration
@@ -134,6 +145,15 @@ func New(cfg Config) (*Router, error) {
 	case ttl < 100*time.Millisecond:
 		return nil, fmt.Errorf("%w: LeaseTTL %v is below 100ms", ErrConfig, cfg.LeaseTTL)
 	}
+	cacheTTL := cfg.SessionCacheTTL
+	switch {
+	case cfg.SessionCacheSize < 0:
+		return nil, fmt.Errorf("%w: SessionCacheSize %d is negative", ErrConfig, cfg.SessionCacheSize)
+	case cacheTTL < 0:
+		return nil, fmt.Errorf("%w: SessionCacheTTL %v is negative", ErrConfig, cacheTTL)
+	case cacheTTL == 0:
+		cacheTTL = DefaultSessionCacheTTL
+	}
 	return &Router{
 		domain:   d.Domainpart(),
 		node:     cfg.Node,
@@ -143,6 +163,7 @@ func New(cfg Config) (*Router, error) {
 		accounts: cfg.Accounts,
 		rosters:  cfg.Roster,
 		im:       newIMState(),
+		cache:    newSessionCache(cfg.SessionCacheSize, cacheTTL),
 		log:      log.With("node", cfg.Node),
 		stream:   cfg.Stream,
 		leaseTTL: ttl,

@@ -154,9 +154,17 @@ func (a *App) build() error {
 	if err != nil {
 		return err
 	}
+	// The presence service announces every change of an account's
+	// sessions, which evicts the router's session cache.
+	presenceNC, err := ns.Connect(nats.Name("switchboard-presence-" + cfg.NodeID))
+	if err != nil {
+		return fmt.Errorf("NATS connection for presence: %w", err)
+	}
+	a.onClose("presence NATS connection", drainer(presenceNC))
 	a.presence, err = presence.New(presence.Config{
 		Store:  memstore.New(),
 		Logger: a.log.With("service", "presence"),
+		Events: presenceNC,
 	})
 	if err != nil {
 		return err
@@ -209,6 +217,8 @@ func (a *App) build() error {
 		Accounts: rosterv1.NewAccountServiceClient(conn),
 		Roster:   rosterv1.NewRosterServiceClient(conn),
 		Logger:   a.log.With("service", "router"),
+
+		SessionCacheSize: router.DefaultSessionCacheSize,
 	})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)

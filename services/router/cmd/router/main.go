@@ -40,6 +40,9 @@ type settings struct {
 	shutdown      time.Duration
 	log           config.Log
 	admin         adminSettings
+
+	sessionCache    int
+	sessionCacheTTL time.Duration
 }
 
 func declare(s *settings) *config.Set {
@@ -55,6 +58,8 @@ func declare(s *settings) *config.Set {
 	grpcx.DeclareTLS(set, &s.tls)
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS, roster and presence at start")
 	set.Duration(&s.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
+	set.Int(&s.sessionCache, "session-cache", router.DefaultSessionCacheSize, "accounts whose sessions are cached from the presence service's answers (0: no cache)")
+	set.Duration(&s.sessionCacheTTL, "session-cache-ttl", router.DefaultSessionCacheTTL, "longest time a cached answer is used")
 	set.Logging(&s.log, "json")
 	declareAdmin(set, &s.admin)
 	return set
@@ -123,6 +128,9 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		Accounts: rosterv1.NewAccountServiceClient(rosterConn),
 		Roster:   rosterv1.NewRosterServiceClient(rosterIntConn),
 		Logger:   log,
+
+		SessionCacheSize: s.sessionCache,
+		SessionCacheTTL:  s.sessionCacheTTL,
 	})
 	if err != nil {
 		return err
