@@ -64,6 +64,9 @@ func newServeFlags() *serveFlags {
 	str(&c.KeyFile, "key-file", app.SettingKeyFile, "PEM private key of --cert-file")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
 	s.field[app.SettingShutdownTimeout] = "shutdown-timeout"
+	str(&c.DrainRedirect, "drain-redirect", app.SettingDrainRedirect, "at stop, send clients to this host[:port] with <see-other-host/>; empty: <system-shutdown/>")
+	fs.DurationVar(&c.DrainSpread, "drain-spread", 0, "a drain closes the client streams one after the other over this period; 0: 5s")
+	s.field[app.SettingDrainSpread] = "drain-spread"
 	fs.IntVar(&c.MaxStanzaBytes, "max-stanza-bytes", 0, "largest stanza a client may send, in bytes; 0: 262144")
 	s.field[app.SettingMaxStanzaBytes] = "max-stanza-bytes"
 	fs.IntVar(&c.MaxAuthFailures, "max-auth-failures", 0, "failed SASL attempts before the stream is closed; 0: 3")

@@ -48,6 +48,14 @@ const (
 	// DefaultPublishTimeout bounds the wait for the route stream to
 	// acknowledge a stanza; past it the client gets a stanza error.
 	DefaultPublishTimeout = 5 * time.Second
+	// DefaultDrainSpread is the period over which a drain closes the
+	// node's sessions, one after the other, so that their clients do not
+	// all reconnect to the other nodes in the same instant.
+	DefaultDrainSpread = 5 * time.Second
+	// DefaultDrainDeadline bounds a drain that did not give its own
+	// deadline: past it the sessions left are closed at once and Run
+	// returns.
+	DefaultDrainDeadline = time.Minute
 )
 
 // maxPendingAcks bounds the stanzas of the whole node waiting for the
@@ -120,6 +128,15 @@ type Config struct {
 	// OnLimitHit, when set, is called with the limit's name (Limit*) each
 	// time an abuse limit bites, for the metrics. It must not block.
 	OnLimitHit func(limit string)
+	// DrainSpread is the period over which a drain (Server.Drain, a
+	// control request) closes the sessions, evenly spaced but never more
+	// than a hundredth of it apart (a node with few sessions drains at
+	// once); it is cut to half the drain's deadline. Zero means
+	// DefaultDrainSpread.
+	DrainSpread time.Duration
+	// DrainDeadline is the deadline of a drain that gives none; zero
+	// means DefaultDrainDeadline.
+	DrainDeadline time.Duration
 
 	// QueueSize bounds a session's outbound queue; a session whose queue is
 	// full is closed with <policy-violation/>. Zero means DefaultQueueSize.
@@ -214,6 +231,8 @@ func (c Config) withDefaults() (Config, error) {
 		{"KeepaliveInterval", &c.KeepaliveInterval, DefaultKeepaliveInterval},
 		{"CloseTimeout", &c.CloseTimeout, DefaultCloseTimeout},
 		{"PublishTimeout", &c.PublishTimeout, DefaultPublishTimeout},
+		{"DrainSpread", &c.DrainSpread, DefaultDrainSpread},
+		{"DrainDeadline", &c.DrainDeadline, DefaultDrainDeadline},
 	} {
 		switch {
 		case *d.v == 0:

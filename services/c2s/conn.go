@@ -62,10 +62,14 @@ type conn struct {
 	noWrite    atomic.Bool // a TLS handshake is running: write nothing
 
 	// closing
-	closeOnce     sync.Once
-	closeReq      chan struct{}
-	closeErr      *stream.Error // set before closeReq is closed
-	drainOnClose  bool          // likewise
+	closeOnce    sync.Once
+	closeReq     chan struct{}
+	closeErr     *stream.Error // set before closeReq is closed
+	drainOnClose bool          // likewise
+	// readOnClose: stanzas the client sends after our close, until its
+	// closing tag, are still processed (a drain; RFC 6120 section 4.4).
+	// Set before closing.
+	readOnClose   atomic.Bool
 	closing       atomic.Bool
 	closeDeadline atomic.Int64 // unix nanoseconds; 0 until a close starts
 
@@ -82,6 +86,9 @@ type conn struct {
 	lim             sessionLimits
 	authAccount     string    // account named by the running SASL exchange
 	acctLockedUntil time.Time // the lookup refused a locked account
+	// available mirrors avail for other goroutines (a broadcast to the
+	// available sessions only).
+	available atomic.Bool
 }
 
 func (c *conn) isBound() bool { return c.bound.Load() }
@@ -125,8 +132,16 @@ func (c *conn) serve(ctx context.Context) {
 			break
 		}
 		if c.closing.Load() {
-			// We sent </stream:stream>; RFC 6120 section 4.4 only asks us
-			// to wait for the peer's. What it sends meanwhile is dropped.
+			// We sent </stream:stream>. Ordinarily what the client sends
+			// until its own closing tag is dropped; when the node is
+			// going away (a drain, a shutdown) the stanzas the client
+			// wrote before it saw our error are still routed, as RFC 6120
+			// section 4.4 allows, so that nothing it sent is lost.
+			if c.readOnClose.Load() && c.state == stateSession {
+				if err := c.handleStanza(ctx, el); err != nil {
+					c.logger().Debug("a stanza sent after our close", "err", err)
+				}
+			}
 			continue
 		}
 		err = c.step(ctx, el)
@@ -230,8 +245,13 @@ func (c *conn) abort() {
 // is queued (when drain), the stream error if serr is set, then
 // </stream:stream>, and nothing after it. Only the first call counts. It is
 // safe from any goroutine.
-func (c *conn) close(serr *stream.Error, drain bool) {
+func (c *conn) close(serr *stream.Error, drain bool) { c.closeWith(serr, drain, false) }
+
+// closeWith is close; with readOn, stanzas the client still sends before
+// its closing tag are processed rather than dropped.
+func (c *conn) closeWith(serr *stream.Error, drain, readOn bool) {
 	c.closeOnce.Do(func() {
+		c.readOnClose.Store(readOn)
 		deadline := time.Now().Add(c.srv.cfg.CloseTimeout)
 		c.closeDeadline.Store(deadline.UnixNano())
 		c.closeErr = serr

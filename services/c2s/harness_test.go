@@ -59,6 +59,8 @@ type env struct {
 	logs  *logBook
 	roots *x509.CertPool
 	stop  func()
+	// ran is closed when Run has returned (after a drain, without stop).
+	ran chan struct{}
 }
 
 // services starts the real roster service (SQLite in a temporary
@@ -160,7 +162,8 @@ func newEnv(t testing.TB, mod func(*Config)) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.srv.Run(ctx) }()
+	e.ran = make(chan struct{})
+	go func() { done <- e.srv.Run(ctx); close(e.ran) }()
 	var once sync.Once
 	e.stop = func() {
 		once.Do(func() {

@@ -74,6 +74,9 @@ type Server struct {
 	wg      sync.WaitGroup // connections
 	js      jetstream.JetStream
 
+	draining atomic.Bool
+	drainReq chan DrainOptions // the one drain, for Run
+
 	mu       sync.Mutex
 	stopping bool
 	conns    map[*conn]struct{}
@@ -93,6 +96,7 @@ func New(cfg Config) (*Server, error) {
 		guard:    newGuard(cfg.Abuse),
 		conns:    make(map[*conn]struct{}),
 		sessions: make(map[string]*conn),
+		drainReq: make(chan DrainOptions, 1),
 	}
 	if cfg.TLS != nil {
 		s.tlsSrv = tlsServer{base: cfg.TLS}
@@ -143,9 +147,11 @@ func (s *Server) SessionCount() int {
 	return n
 }
 
-// Run serves until ctx is done. It then closes the listeners, closes every
-// stream with <system-shutdown/>, and waits for them to end, at most about
-// twice CloseTimeout plus the time to unregister the sessions.
+// Run serves until ctx is done or a drain (Drain) ended. It then closes
+// the listeners, closes every stream with <system-shutdown/> (or the
+// drain's error), and waits for them to end, at most about twice
+// CloseTimeout plus the time to unregister the sessions. It also answers
+// the control requests of Subjects.Control(Node) while it serves.
 func (s *Server) Run(ctx context.Context) error {
 	if !s.running.CompareAndSwap(false, true) {
 		return errors.New("c2s: Run called twice")
@@ -172,6 +178,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// Deliveries are only queued by the callback, so NATS's default pending
 	// limits are never reached by a slow client.
+	ctl, err := s.cfg.NATS.Subscribe(s.cfg.Subjects.Control(s.cfg.Node), s.onControl)
+	if err != nil {
+		sub.Unsubscribe()
+		s.closeListeners()
+		return fmt.Errorf("c2s: subscribing to control requests: %w", err)
+	}
 	var accepting sync.WaitGroup
 	for _, l := range []struct {
 		ln     net.Listener
@@ -188,7 +200,12 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("c2s serving", "starttls", addrString(s.Addr()), "directtls", addrString(s.DirectTLSAddr()), "domain", s.cfg.Domain)
 
-	<-ctx.Done()
+	stopErr := &stream.Error{Condition: stream.SystemShutdown}
+	select {
+	case <-ctx.Done():
+	case o := <-s.drainReq:
+		stopErr = s.drain(ctx, o, &accepting)
+	}
 	s.closeListeners()
 	accepting.Wait()
 
@@ -200,7 +217,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range open {
-		c.close(&stream.Error{Condition: stream.SystemShutdown}, true)
+		// The node goes away through no fault of the client: what it
+		// sends before its closing tag is still routed.
+		c.closeWith(stopErr, true, true)
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -215,8 +234,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
-	if err := sub.Unsubscribe(); err != nil {
-		s.log.Debug("unsubscribing", "err", err)
+	for _, sb := range []*nats.Subscription{sub, ctl} {
+		if err := sb.Unsubscribe(); err != nil {
+			s.log.Debug("unsubscribing", "subject", sb.Subject, "err", err)
+		}
 	}
 	// The final unavailable presences and the hand-backs must reach the
 	// stream.

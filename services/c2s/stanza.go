@@ -63,6 +63,7 @@ func (c *conn) handleStanza(ctx context.Context, el *dom.Element) error {
 		case "unavailable":
 			c.avail = false
 		}
+		c.available.Store(c.avail)
 	}
 	if err := c.publish(el, to); err != nil {
 		// Never lose a stanza silently: the client is told to retry.

@@ -56,5 +56,8 @@
 // errors.Is(c.Err(), stream.Conflict) works, or stream.ErrClosed wrapped.
 //
 // Keeper keeps a session up, dialing again with exponential backoff and
-// jitter, and a fresh DNS lookup each time (RFC 6120 section 3.3).
+// jitter, and a fresh DNS lookup each time (RFC 6120 section 3.3). A
+// server that sends the client elsewhere with <see-other-host/> (RFC 6120
+// section 4.9.3.19; RedirectAddr reads the address) is followed at once,
+// one time; <system-shutdown/> is retried after the backoff.
 package client

@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"math/rand/v2"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +20,15 @@ import (
 // OnSession, and when the session ends dials again after an exponential
 // backoff with jitter. Every attempt resolves the domain afresh, since the
 // old server may be gone (RFC 6120 section 3.3).
+//
+// A server that ends the stream with <see-other-host/> (RFC 6120 section
+// 4.9.3.19, a node being drained) is followed at once: the next attempt
+// goes to the host it named, over STARTTLS, with the same JID, TLS
+// policy and certificate identity; the one after that, if that attempt
+// fails or its session ends too, uses the normal resolution again. At
+// most maxRedirects redirects are followed in a row. <system-shutdown/>
+// is retried like any other failure: after the backoff, at the normal
+// address(es).
 type Keeper struct {
 	// Config of every session.
 	Config Config
@@ -65,9 +77,16 @@ func (k *Keeper) Run(ctx context.Context) error {
 	if log == nil {
 		log = k.Config.withDefaults().Logger
 	}
-	attempt := 0
+	attempt, redirects := 0, 0
+	redirect := ""
 	for {
-		c, err := Dial(ctx, k.Config)
+		cfg := k.Config
+		if redirect != "" {
+			cfg.Addr, cfg.DirectTLS = redirect, false
+			log.Info("xmpp client: connecting to the host the server redirected to", "addr", redirect)
+			redirect = ""
+		}
+		c, err := Dial(ctx, cfg)
 		if err == nil {
 			start := now()
 			k.setCurrent(c)
@@ -89,7 +108,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 				return nil
 			}
 			if now().Sub(start) >= maxDelay {
-				attempt = 0
+				attempt, redirects = 0, 0
 			}
 		}
 		if ctx.Err() != nil {
@@ -98,6 +117,13 @@ func (k *Keeper) Run(ctx context.Context) error {
 		if !retry(err) {
 			log.Warn("xmpp client: giving up reconnecting", "err", err)
 			return err
+		}
+		if addr, ok := RedirectAddr(err); ok && redirects < maxRedirects {
+			// The server spreads its redirects itself: no wait.
+			redirects++
+			redirect = addr
+			log.Info("xmpp client: redirected by the server", "to", addr, "err", err)
+			continue
 		}
 		d := backoff(attempt, minDelay, maxDelay, random())
 		attempt++
@@ -108,6 +134,37 @@ func (k *Keeper) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// maxRedirects is how many <see-other-host/> redirects the Keeper follows
+// in a row (RFC 6120 section 4.9.3.19 asks clients to bound them).
+const maxRedirects = 3
+
+// RedirectAddr returns the host:port that a <see-other-host/> stream error
+// in err names (RFC 6120 section 4.9.3.19), with the client port 5222 when
+// it names none; ok is false for any other error or an unusable value.
+func RedirectAddr(err error) (addr string, ok bool) {
+	var se *stream.Error
+	if !errors.As(err, &se) || se.Condition != stream.SeeOtherHost {
+		return "", false
+	}
+	h := strings.TrimSpace(se.Host)
+	if h == "" || strings.ContainsAny(h, " \t\r\n/") {
+		return "", false
+	}
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" {
+			return "", false
+		}
+		return h, true
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1] // an IPv6 address without a port
+	}
+	if strings.Contains(h, ":") && net.ParseIP(h) == nil {
+		return "", false
+	}
+	return net.JoinHostPort(h, defaultClientPort), true
 }
 
 // Client returns the current session, or nil between sessions.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
+	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
 func TestBackoffDoublesWithJitterUpToMax_RFC6120_3_3(t *testing.T) {
@@ -202,5 +203,164 @@ func TestKeeperReturnsNilWhenSessionClosed(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
+	}
+}
+
+func TestRedirectAddr_RFC6120_4_9_3_19(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		want string // "" means not ok
+	}{
+		{"c2s-2.example.test", "c2s-2.example.test:5222"},
+		{"c2s-2.example.test:5322", "c2s-2.example.test:5322"},
+		{"192.0.2.7", "192.0.2.7:5222"},
+		{"192.0.2.7:15222", "192.0.2.7:15222"},
+		{"[2001:db8::1]", "[2001:db8::1]:5222"},
+		{"2001:db8::1", "[2001:db8::1]:5222"},
+		{"[2001:db8::1]:5223", "[2001:db8::1]:5223"},
+		{"", ""},
+		{"host:0", ""},
+		{"host:port", ""},
+		{"a b", ""},
+		{":5222", ""},
+	} {
+		got, ok := RedirectAddr(&stream.Error{Condition: stream.SeeOtherHost, Host: tc.host})
+		if ok != (tc.want != "") || got != tc.want {
+			t.Errorf("RedirectAddr(%q) = %q, %v; want %q", tc.host, got, ok, tc.want)
+		}
+	}
+	if _, ok := RedirectAddr(&stream.Error{Condition: stream.SystemShutdown, Host: "x"}); ok {
+		t.Error("system-shutdown taken as a redirect")
+	}
+	if _, ok := RedirectAddr(errors.New("see-other-host")); ok {
+		t.Error("a plain error taken as a redirect")
+	}
+}
+
+// keeperSessions runs k until the test ends and returns its sessions.
+func keeperSessions(t *testing.T, k *Keeper) <-chan *Client {
+	t.Helper()
+	sessions := make(chan *Client, 8)
+	k.OnSession = func(_ context.Context, c *Client) { sessions <- c }
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- k.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-ran
+	})
+	return sessions
+}
+
+func nextSession(t *testing.T, sessions <-chan *Client) *Client {
+	t.Helper()
+	select {
+	case c := <-sessions:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("no session")
+	}
+	return nil
+}
+
+// endWith makes the server end the session with serr, as a draining
+// node does, and checks the client answers with its closing tag.
+func (sc *srvConn) endWith(serr *stream.Error) {
+	sc.t.Helper()
+	if err := sc.w.WriteError(serr); err != nil {
+		sc.t.Fatal(err)
+	}
+	if err := sc.w.Flush(); err != nil {
+		sc.t.Fatal(err)
+	}
+	sc.expectClosed()
+	sc.conn.Close()
+}
+
+func TestKeeperFollowsSeeOtherHostOnceThenResolvesAgain_RFC6120_4_9_3_19(t *testing.T) {
+	draining := newTestServer(t, serverOpts{})
+	other := newTestServer(t, serverOpts{})
+	clock := &fakeClock{t: time.Unix(0, 0), step: time.Hour}
+	k := &Keeper{Config: draining.config(), after: clock.after, now: clock.now, rand: func() float64 { return 0 }}
+	sessions := keeperSessions(t, k)
+
+	first := nextSession(t, sessions)
+	draining.session(t).endWith(&stream.Error{Condition: stream.SeeOtherHost, Host: other.addr()})
+	<-first.Done()
+	if addr, ok := RedirectAddr(first.Err()); !ok || addr != other.addr() {
+		t.Fatalf("session ended with %v; want see-other-host naming %s", first.Err(), other.addr())
+	}
+	second := nextSession(t, sessions)
+	sc := other.session(t)
+	if len(clock.waits()) != 0 {
+		t.Errorf("waited %v before following the redirect", clock.waits())
+	}
+	if second.JID().Bare() != testJID {
+		t.Errorf("redirected session bound %s", second.JID())
+	}
+	// That session ends too: the next attempt is at the configured
+	// address again, after the backoff.
+	sc.conn.Close()
+	nextSession(t, sessions)
+	draining.session(t).serveClose()
+	if got := clock.waits(); len(got) != 1 {
+		t.Errorf("waits %v, want one backoff before the normal address", got)
+	}
+}
+
+func TestKeeperFallsBackWhenTheRedirectTargetIsDown_RFC6120_4_9_3_19(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := ln.Addr().String()
+	ln.Close()
+	clock := &fakeClock{t: time.Unix(0, 0), step: time.Hour}
+	k := &Keeper{Config: s.config(), after: clock.after, now: clock.now, rand: func() float64 { return 0 }}
+	sessions := keeperSessions(t, k)
+	nextSession(t, sessions)
+	s.session(t).endWith(&stream.Error{Condition: stream.SeeOtherHost, Host: gone})
+	// The redirect fails to connect; the Keeper waits and comes back to
+	// the configured address.
+	nextSession(t, sessions)
+	s.session(t).serveClose()
+	if got := clock.waits(); len(got) != 1 {
+		t.Errorf("waits %v, want one backoff after the failed redirect", got)
+	}
+}
+
+func TestKeeperReconnectsAfterSystemShutdownWithBackoff_RFC6120_4_9_3_20(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	clock := &fakeClock{t: time.Unix(0, 0), step: time.Hour}
+	k := &Keeper{Config: s.config(), MinDelay: 2 * time.Second, after: clock.after, now: clock.now, rand: func() float64 { return 0.5 }}
+	sessions := keeperSessions(t, k)
+	first := nextSession(t, sessions)
+	s.session(t).endWith(&stream.Error{Condition: stream.SystemShutdown})
+	<-first.Done()
+	if !errors.Is(first.Err(), stream.SystemShutdown) {
+		t.Fatalf("session ended with %v", first.Err())
+	}
+	nextSession(t, sessions)
+	s.session(t).serveClose()
+	if got, want := clock.waits(), []time.Duration{1500 * time.Millisecond}; !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+}
+
+func TestKeeperBoundsRedirectChains_RFC6120_4_9_3_19(t *testing.T) {
+	s := newTestServer(t, serverOpts{})
+	clock := &fakeClock{t: time.Unix(0, 0)} // sessions die young
+	k := &Keeper{Config: s.config(), after: clock.after, now: clock.now, rand: func() float64 { return 0 }}
+	sessions := keeperSessions(t, k)
+	// The server keeps redirecting to itself.
+	for range maxRedirects + 1 {
+		nextSession(t, sessions)
+		s.session(t).endWith(&stream.Error{Condition: stream.SeeOtherHost, Host: s.addr()})
+	}
+	nextSession(t, sessions)
+	s.session(t).serveClose()
+	if got := clock.waits(); len(got) != 1 {
+		t.Errorf("waits %v: want %d redirects followed at once, then one backoff", got, maxRedirects)
 	}
 }

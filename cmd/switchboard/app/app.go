@@ -249,6 +249,7 @@ func (a *App) build() error {
 		IdleTimeout:        cfg.IdleTimeout,
 		KeepaliveInterval:  cfg.KeepaliveInterval,
 		Abuse:              cfg.Abuse,
+		DrainSpread:        cfg.DrainSpread,
 		Credentials:        rosterv1.NewCredentialServiceClient(conn),
 		Sessions:           presencev1.NewSessionRegistryClient(conn),
 		NATS:               a.c2sNC,
@@ -402,8 +403,14 @@ func (a *App) Run(ctx context.Context) error {
 	a.c2sStarted.Store(true)
 	go func() {
 		defer close(c2sDone)
-		if err := a.c2s.Run(c2sCtx); err != nil && !errors.Is(err, context.Canceled) {
+		err := a.c2s.Run(c2sCtx)
+		switch {
+		case err != nil && !errors.Is(err, context.Canceled):
 			errc <- fmt.Errorf("c2s: %w", err)
+		case err == nil && a.c2s.Draining() && c2sCtx.Err() == nil:
+			// Drained by a control request: the process ends.
+			a.log.Info("c2s drained; stopping")
+			cancel()
 		}
 	}()
 	if a.http != nil {
@@ -423,6 +430,9 @@ func (a *App) Run(ctx context.Context) error {
 		a.log.Error("a service failed; stopping", "err", runErr)
 	}
 	a.ready.Store(false)
+	if runErr == nil {
+		a.drainC2S(c2sDone)
+	}
 	a.stopping.Store(true)
 
 	sctx, scancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
@@ -438,6 +448,25 @@ func (a *App) Run(ctx context.Context) error {
 	a.release(sctx)
 	a.log.Info("switchboard stopped")
 	return runErr
+}
+
+// drainC2S sends the clients away (see-other-host to DrainRedirect, or
+// system-shutdown) and waits, within the shutdown timeout, until c2s has
+// no session left, before the services stop.
+func (a *App) drainC2S(c2sDone <-chan struct{}) {
+	n, err := a.c2s.Drain(c2s.DrainOptions{Redirect: a.cfg.DrainRedirect, Deadline: a.cfg.ShutdownTimeout})
+	if err != nil {
+		a.log.Error("drain at stop", "err", err)
+		return
+	}
+	a.log.Info("draining the clients before the stop", "sessions", n, "redirect", a.cfg.DrainRedirect)
+	t := time.NewTimer(a.cfg.ShutdownTimeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-c2sDone:
+	case <-t.C:
+		a.log.Warn("the drain did not end within the shutdown timeout; stopping anyway")
+	}
 }
 
 // waitRouterSubscribed returns once the router's route subscription is

@@ -105,8 +105,16 @@ type Config struct {
 	CertFile, KeyFile string
 
 	// ShutdownTimeout bounds the graceful stop; default
-	// DefaultShutdownTimeout.
+	// DefaultShutdownTimeout. A stop first drains the clients within it,
+	// then stops the services within it again.
 	ShutdownTimeout time.Duration
+	// DrainRedirect, when set, is the host[:port] the clients are sent to
+	// with <see-other-host/> when the server stops; empty means
+	// <system-shutdown/>.
+	DrainRedirect string
+	// DrainSpread is the period over which a drain closes the client
+	// streams; zero means the c2s default.
+	DrainSpread time.Duration
 
 	// Client stream limits; zero means the c2s default.
 	MaxStanzaBytes     int           // bytes of one stanza (default 256 KiB)
@@ -187,6 +195,8 @@ const (
 	SettingCertFile           = "CertFile"
 	SettingKeyFile            = "KeyFile"
 	SettingShutdownTimeout    = "ShutdownTimeout"
+	SettingDrainRedirect      = "DrainRedirect"
+	SettingDrainSpread        = "DrainSpread"
 	SettingMaxStanzaBytes     = "MaxStanzaBytes"
 	SettingMaxAuthFailures    = "MaxAuthFailures"
 	SettingNegotiationTimeout = "NegotiationTimeout"
@@ -267,6 +277,14 @@ func (c Config) Normalize() (Config, error) {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.DrainRedirect != "" {
+		if err := c2s.CheckRedirect(c.DrainRedirect); err != nil {
+			return c, &SettingError{SettingDrainRedirect, c.DrainRedirect, err}
+		}
+	}
+	if c.DrainSpread < 0 {
+		return c, &SettingError{SettingDrainSpread, c.DrainSpread.String(), errors.New("negative")}
 	}
 	if c.MaxStanzaBytes < 0 || (c.MaxStanzaBytes > 0 && c.MaxStanzaBytes < 1024) {
 		return c, &SettingError{SettingMaxStanzaBytes, fmt.Sprint(c.MaxStanzaBytes), errors.New("must be 0 (default) or at least 1024")}

@@ -22,7 +22,7 @@ func (a *App) healthHandler() http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.ready.Load() {
+		if !a.ready.Load() || a.c2s.Draining() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}

@@ -49,6 +49,9 @@ type settings struct {
 	startup       time.Duration
 	heartbeatTTL  time.Duration
 	shutdown      time.Duration
+	drainRedirect string
+	drainSpread   time.Duration
+	drainDeadline time.Duration
 	log           config.Log
 	abuse         c2s.AbuseLimits
 }
@@ -80,7 +83,25 @@ func declare(s *settings) *config.Set {
 		}
 		return nil
 	})
-	set.Duration(&s.shutdown, "shutdown-timeout", 10*time.Second, "how long a graceful stop may take")
+	set.Duration(&s.shutdown, "shutdown-timeout", 10*time.Second, "how long each phase of a graceful stop may take: the drain of the clients at SIGTERM, then the stop of the process")
+	set.String(&s.drainRedirect, "drain-redirect", "", "at SIGTERM, send clients to this host[:port] with <see-other-host/>; empty: <system-shutdown/>").Check(func() error {
+		if s.drainRedirect == "" {
+			return nil
+		}
+		return c2s.CheckRedirect(s.drainRedirect)
+	})
+	set.Duration(&s.drainSpread, "drain-spread", c2s.DefaultDrainSpread, "a drain closes the client streams one after the other over this period (at most half the drain's deadline)").Check(func() error {
+		if s.drainSpread < 0 {
+			return errors.New("negative")
+		}
+		return nil
+	})
+	set.Duration(&s.drainDeadline, "drain-deadline", c2s.DefaultDrainDeadline, "deadline of a drain asked for by a control request that gives none").Check(func() error {
+		if s.drainDeadline <= 0 {
+			return errors.New("must be positive")
+		}
+		return nil
+	})
 	set.Logging(&s.log, "json")
 	declareLimits(set, &s.abuse)
 	return set
@@ -172,6 +193,8 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		NATS:            nc,
 		Subjects:        bus.New(s.subjectPrefix, bus.DefaultPartitions),
 		Abuse:           s.abuse,
+		DrainSpread:     s.drainSpread,
+		DrainDeadline:   s.drainDeadline,
 		Logger:          log,
 	})
 	if err != nil {
@@ -194,11 +217,31 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 
 	probe := health.New()
 	probe.AddCheck("NATS", natsconn.Check(nc))
+	probe.AddCheck("c2s", func() error {
+		if srv.Draining() {
+			return errors.New("draining")
+		}
+		return nil
+	})
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
-	p.Go("c2s", srv.Run)
+	// A drain ends the process: once asked by a control request, when the
+	// node is empty (c2s Run returns); at SIGTERM, before the usual stop.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRun()
+	c2sDone := make(chan struct{})
+	p.Go("c2s", func(ctx context.Context) error {
+		defer close(c2sDone)
+		err := srv.Run(ctx)
+		if err == nil && srv.Draining() && ctx.Err() == nil {
+			log.Info("drained; stopping the process")
+			stopRun()
+		}
+		return err
+	})
+	go drainOnSignal(ctx, runCtx, log, srv, s, c2sDone, stopRun)
 	p.Go("heartbeat", hb.run)
 	status, err := nodes.New(nodes.Config{NATS: nc, Subjects: bus.New(s.subjectPrefix, bus.DefaultPartitions), Service: "c2s", Node: s.node, Ready: probe.Ready, Logger: log,
-		Connections: srv.SessionCount,
+		Connections: srv.SessionCount, Draining: srv.Draining,
 	})
 	if err != nil {
 		return err
@@ -226,7 +269,34 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	log.Info("starting", "service", "c2s", "c2s", addr(srv.Addr()), "direct_tls", addr(srv.DirectTLSAddr()),
 		"health", p.HTTP.Addr().String(), "nats", s.natsURL, "subject_prefix", s.subjectPrefix,
 		"roster", s.rosterAddr, "presence", s.presenceAddr, "mtls", s.tls.Enabled())
-	return p.Run(ctx)
+	return p.Run(runCtx)
+}
+
+// drainOnSignal waits for the signal (ctx ends) and drains the node
+// within the shutdown timeout before the process stops: clients are sent
+// to --drain-redirect or told <system-shutdown/>, spread over
+// --drain-spread, while the node still routes their last stanzas.
+func drainOnSignal(ctx, runCtx context.Context, log *slog.Logger, srv *c2s.Server, s *settings, c2sDone <-chan struct{}, stop func()) {
+	select {
+	case <-ctx.Done():
+	case <-runCtx.Done():
+		return
+	}
+	defer stop()
+	n, err := srv.Drain(c2s.DrainOptions{Redirect: s.drainRedirect, Deadline: s.shutdown})
+	if err != nil {
+		log.Error("drain at stop", "err", err)
+		return
+	}
+	log.Info("stop requested; draining the clients first", "sessions", n, "redirect", s.drainRedirect, "deadline", s.shutdown)
+	t := time.NewTimer(s.shutdown + time.Second)
+	defer t.Stop()
+	select {
+	case <-c2sDone:
+	case <-t.C:
+		log.Warn("the drain did not end within the shutdown timeout; stopping anyway")
+	case <-runCtx.Done():
+	}
 }
 
 // rebinder is what the heartbeat needs of the c2s server.
