@@ -419,9 +419,14 @@ func TestC2sGracePeriodCoversPreStopAndDrain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			need := time.Duration(pre.PreStop.Sleep.Seconds)*time.Second + shutdown
+			// SIGTERM drains the clients within the shutdown timeout,
+			// then the process stops within it again.
+			need := time.Duration(pre.PreStop.Sleep.Seconds)*time.Second + 2*shutdown
 			if grace := time.Duration(*spec.TerminationGracePeriodSeconds) * time.Second; grace <= need {
-				t.Errorf("grace period %v does not outlast preStop %ds + shutdown %v", grace, pre.PreStop.Sleep.Seconds, shutdown)
+				t.Errorf("grace period %v does not outlast preStop %ds + drain and stop 2 x %v", grace, pre.PreStop.Sleep.Seconds, shutdown)
+			}
+			if _, err := time.ParseDuration(cm.Data["SWITCHBOARD_DRAIN_SPREAD"]); err != nil {
+				t.Errorf("SWITCHBOARD_DRAIN_SPREAD: %v", err)
 			}
 			if d.Spec.Strategy.RollingUpdate == nil || d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 0 {
 				t.Errorf("rollout may take a c2s pod away before its replacement is ready: %+v", d.Spec.Strategy)

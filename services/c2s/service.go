@@ -234,9 +234,19 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
+	// Deliveries the server sent before it saw the unsubscription are
+	// still taken (and handed back: no session is left); a plain
+	// Unsubscribe would drop them.
 	for _, sb := range []*nats.Subscription{sub, ctl} {
-		if err := sb.Unsubscribe(); err != nil {
+		closed := sb.StatusChanged(nats.SubscriptionClosed)
+		if err := sb.Drain(); err != nil {
 			s.log.Debug("unsubscribing", "subject", sb.Subject, "err", err)
+			continue
+		}
+		select {
+		case <-closed:
+		case <-time.After(s.cfg.CloseTimeout):
+			s.log.Warn("deliveries still pending at shutdown", "subject", sb.Subject)
 		}
 	}
 	// The final unavailable presences and the hand-backs must reach the

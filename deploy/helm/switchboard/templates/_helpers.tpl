@@ -79,9 +79,12 @@ app.kubernetes.io/part-of: switchboard
 bound, or the kubelet kills the process mid-drain. */}}
 {{- define "switchboard.checkGrace" -}}
 {{- $v := index .root.Values .component -}}
-{{- $need := add $v.preStopSleepSeconds $v.shutdownTimeoutSeconds 5 -}}
+{{- /* c2s stops in two phases bounded by the shutdown timeout: the drain
+of its clients, then the stop of the process. */ -}}
+{{- $phases := ternary 2 1 (eq .component "c2s") -}}
+{{- $need := add $v.preStopSleepSeconds (mul $phases $v.shutdownTimeoutSeconds) 5 -}}
 {{- if lt (int $v.terminationGracePeriodSeconds) (int $need) -}}
-{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must be at least preStopSleepSeconds + shutdownTimeoutSeconds + 5 = %v" .component $v.terminationGracePeriodSeconds $need) -}}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%v) must be at least preStopSleepSeconds + %v x shutdownTimeoutSeconds + 5 = %v" .component $v.terminationGracePeriodSeconds $phases $need) -}}
 {{- end -}}
 {{- end -}}
 
