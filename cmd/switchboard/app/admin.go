@@ -83,6 +83,7 @@ func (a *App) buildAdmin(subjects bus.Subjects) (*adminAPI, error) {
 	ad.status, err = nodes.New(nodes.Config{
 		JS: js, Subjects: subjects, Service: "switchboard", Node: cfg.NodeID,
 		Connections: func() int { return a.c2s.SessionCount() },
+		Draining:    func() bool { return a.c2s.Draining() },
 		Ready: func() error {
 			if !a.ready.Load() {
 				return errors.New("not ready")
