@@ -404,6 +404,33 @@ func TestServicesExposeTheXMPPAndGRPCPortsWithAConfigurableType(t *testing.T) {
 	}
 }
 
+// The per-address abuse limits need the clients' addresses: with the
+// Cluster traffic policy c2s sees node addresses, so the chart exempts
+// everyone unless told otherwise.
+func TestC2sPerAddressLimitsFollowTheTrafficPolicy(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "0.0.0.0/0,::/0"},
+		{[]string{"--set", "c2s.service.externalTrafficPolicy=Local"}, "127.0.0.0/8,::1/128"},
+		{[]string{"--set", "c2s.limitExempt=10.0.0.0/8"}, "10.0.0.0/8"},
+		{[]string{"--set", "c2s.service.externalTrafficPolicy=Local", "--set", "c2s.limitExempt=none"}, "none"},
+	} {
+		cm := named[*corev1.ConfigMap](t, render(t, c.args...), "sb-switchboard-c2s")
+		if got := cm.Data["SWITCHBOARD_C2S_LIMIT_EXEMPT"]; got != c.want {
+			t.Errorf("%v: SWITCHBOARD_C2S_LIMIT_EXEMPT %q, want %q", c.args, got, c.want)
+		}
+	}
+	// Likewise s2s's inbound streams per address: off unless Local.
+	for policy, want := range map[string]string{"Cluster": "0", "Local": ""} {
+		cm := named[*corev1.ConfigMap](t, render(t, "--set", "s2s.enabled=true", "--set", "s2s.service.externalTrafficPolicy="+policy), "sb-switchboard-s2s")
+		if got := cm.Data["SWITCHBOARD_MAX_INBOUND_PER_IP"]; got != want {
+			t.Errorf("s2s with %s: SWITCHBOARD_MAX_INBOUND_PER_IP %q, want %q (unset: the default)", policy, got, want)
+		}
+	}
+}
+
 func TestC2sGracePeriodCoversPreStopAndDrain(t *testing.T) {
 	for name, args := range valuesSets {
 		t.Run(name, func(t *testing.T) {
