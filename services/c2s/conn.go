@@ -46,6 +46,7 @@ type conn struct {
 	jid      jid.JID
 	seq      uint64
 	avail    bool
+	rb       rebindState // rebind.go
 
 	// stanzas published and waiting for the stream's acknowledgement,
 	// answered in order by ackLoop

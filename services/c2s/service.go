@@ -380,7 +380,7 @@ func (s *Server) Rebind(ctx context.Context) (int, error) {
 	n := 0
 	for _, c := range held {
 		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
-		resp, err := s.cfg.Sessions.Bind(cctx, &presencev1.BindRequest{Jid: c.jid.String(), Node: s.cfg.Node, SessionId: c.sessionID})
+		resp, err := s.cfg.Sessions.Bind(cctx, c.bindRequest(s.cfg.Node))
 		cancel()
 		if err != nil {
 			if first == nil {

@@ -70,6 +70,7 @@ func (c *conn) handleStanza(ctx context.Context, el *dom.Element) error {
 		c.logger().Warn("publishing a stanza failed", "err", err)
 		return c.replyError(el, &stanza.Error{Type: stanza.Wait, Condition: stanza.InternalServerError, Text: "the stanza could not be routed; try again"})
 	}
+	c.noteSent(el, to)
 	return nil
 }
 

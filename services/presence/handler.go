@@ -31,11 +31,20 @@ func (h registryHandler) Bind(ctx context.Context, req *presencev1.BindRequest) 
 	if !validName(req.GetNode()) || !validName(req.GetSessionId()) {
 		return nil, h.s.status(ctx, fmt.Errorf("%w: Bind needs a node and a session id, each of 1 to %d bytes without control characters", ErrInvalidSession, maxNameLen))
 	}
+	p := req.GetPriority()
+	if p < math.MinInt8 || p > math.MaxInt8 {
+		return nil, h.s.status(ctx, fmt.Errorf("%w: %d", ErrInvalidPriority, p))
+	}
 	replaced, err := h.s.store.Bind(ctx, Session{
 		JID:   full,
 		Node:  req.GetNode(),
 		ID:    req.GetSessionId(),
 		Bound: h.s.now(),
+		// Set when a node binds its sessions again (Rebind).
+		Available:       req.GetAvailable(),
+		Priority:        int(p),
+		LastPresence:    req.GetLastPresence(),
+		RosterRequested: req.GetRosterRequested(),
 	})
 	h.s.changed(ctx, full.Bare().String())
 	if err != nil {
@@ -196,6 +205,8 @@ func toProto(s Session) *presencev1.Session {
 		Priority:     int32(s.Priority),
 		LastPresence: s.LastPresence,
 		BoundUnixMs:  s.Bound.UnixMilli(),
+
+		RosterRequested: s.RosterRequested,
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 // same full JID, so that a late Unbind or SetPresence of a replaced session
 // never touches its successor.
 type Store interface {
+	// IMState is what the routers keep per session (imstate.go).
+	IMState
+
 	// Bind registers s, whose JID is full. A different session bound to the
 	// same full JID is removed and returned (the caller closes it with a
 	// <conflict/> stream error, RFC 6120 section 7.7.2.2). Binding the
@@ -81,4 +84,6 @@ type Session struct {
 	Priority     int    // -128..127
 	LastPresence []byte // self-contained XML of the last presence stanza
 	Bound        time.Time
+	// RosterRequested: the session requested its roster (RFC 6121 2.1.6).
+	RosterRequested bool
 }

@@ -222,7 +222,7 @@ func (c *countingRegistry) take() []string {
 // NATS (route only), over reg.
 func cachedRouter(reg sessions) *Router {
 	r := &Router{domain: domain, node: "cache", sessions: reg, accounts: &fakeAccounts{exists: map[string]bool{}}, rosters: newFakeRoster(),
-		im: newIMState(), log: testLogger(), cache: newSessionCache(100, time.Minute)}
+		log: testLogger(), cache: newSessionCache(100, time.Minute)}
 	r.cache.setOn(true)
 	return r
 }

@@ -93,7 +93,8 @@ type fakeRegistry struct {
 	lookupErr error
 	// changed, when set, is told of the account of every session added
 	// or changed, as the presence service announces them.
-	changed func(bare string)
+	changed  func(bare string)
+	directed map[directedKey]map[string]bool // imstate_fake_test.go
 }
 
 // add registers a session bound to full on node.

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
-	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -52,72 +51,6 @@ const (
 	nsMsgOffline = "msgoffline"                             // XEP-0160 section 5
 )
 
-// sessionKey names one session across the cluster.
-type sessionKey struct{ node, session string }
-
-func keyOf(o *busv1.Origin) sessionKey { return sessionKey{o.GetNode(), o.GetSession()} }
-
-// imState is what the router remembers per session, in this process: the
-// sessions that requested their roster (RFC 6121 2.1.6, "interested
-// resources") and the targets of each session's directed presence (4.6).
-// The partition of a stanza is chosen by its sender's bare JID, so a
-// session's own roster gets and directed presence always reach the router
-// that holds its partition; see 004-im-routing.md for what a partition
-// moving to another router loses.
-type imState struct {
-	mu         sync.Mutex
-	interested map[sessionKey]bool
-	directed   map[sessionKey]map[string]bool
-}
-
-func newIMState() *imState {
-	return &imState{interested: map[sessionKey]bool{}, directed: map[sessionKey]map[string]bool{}}
-}
-
-func (s *imState) setInterested(k sessionKey) {
-	s.mu.Lock()
-	s.interested[k] = true
-	s.mu.Unlock()
-}
-
-func (s *imState) isInterested(k sessionKey) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.interested[k]
-}
-
-func (s *imState) addDirected(k sessionKey, to string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.directed[k]
-	if m == nil {
-		m = map[string]bool{}
-		s.directed[k] = m
-	}
-	m[to] = true
-}
-
-func (s *imState) removeDirected(k sessionKey, to string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.directed[k], to)
-}
-
-// forget drops what is kept for a session that became unavailable and
-// returns its directed-presence targets, sorted.
-func (s *imState) forget(k sessionKey) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for to := range s.directed[k] {
-		out = append(out, to)
-	}
-	delete(s.directed, k)
-	delete(s.interested, k)
-	slices.Sort(out)
-	return out
-}
-
 // Roster management: RFC 6121 section 2.
 
 // roster answers a jabber:iq:roster get or set from a local account.
@@ -131,8 +64,9 @@ func (j *job) roster(req, q *dom.Element) {
 	self := j.st.Origin
 	switch j.st.Type {
 	case typeGet:
-		// A resource that requests the roster is interested (2.1.6).
-		j.r.im.setInterested(keyOf(self))
+		// A resource that requests the roster is interested (2.1.6),
+		// for every router: the flag is in the registry.
+		j.setRosterRequested()
 		resp, err := j.r.rosters.GetRoster(j.callCtx(), &rosterv1.GetRosterRequest{
 			User: user, To: req.Attr("to"), Ver: q.Attr("ver"),
 		})
@@ -282,17 +216,18 @@ func itemElement(it *rosterv1.RosterItem) *dom.Element {
 }
 
 // pushAll sends a roster push to every interested resource of the local
-// account user (2.1.6): the sessions that requested the roster through
-// this router, and every available session, which covers pushes made by
-// another router (an inbound subscription is routed on the sender's
-// partition).
+// account user (2.1.6): the sessions that requested the roster (a flag in
+// the registry, so a push made by another router, such as one caused by an
+// inbound subscription routed on the sender's partition, finds them), and
+// every available session, since a client may have its roster from an
+// earlier session or version.
 func (j *job) pushAll(user jid.JID, p *rosterv1.RosterPush) {
 	sessions, ok := j.lookup(user)
 	if !ok {
 		return
 	}
 	for _, s := range sessions {
-		if s.Available || j.r.im.isInterested(sessionKey{s.Node, s.SessionId}) {
+		if s.Available || s.RosterRequested {
 			j.push(s.Node, s.SessionId, s.Jid, p)
 		}
 	}
@@ -693,19 +628,52 @@ func (j *job) replyPresence(el *dom.Element) {
 }
 
 // directedPresence notes (available) or forgets (unavailable) the target of
-// a local session's directed presence (4.6), so that the session's
-// unavailable presence reaches it too.
+// a local session's directed presence (4.6) in the registry, so that the
+// session's unavailable presence reaches it too, whichever router routes
+// it.
 func (j *job) directedPresence(to jid.JID) {
 	if j.from.Domainpart() != j.r.domain || to.Bare() == j.from.Bare() {
 		return
 	}
-	k := keyOf(j.st.Origin)
 	switch j.st.Type {
-	case "":
-		j.r.im.addDirected(k, to.String())
-	case typeUnavailable:
-		j.r.im.removeDirected(k, to.String())
+	case "", typeUnavailable:
+	default:
+		return
 	}
+	_, err := j.r.sessions.UpdateDirected(j.callCtx(), &presencev1.UpdateDirectedRequest{
+		Jid: j.from.String(), SessionId: j.st.Origin.GetSession(), Target: to.String(), Remove: j.st.Type == typeUnavailable,
+	})
+	if err != nil {
+		// Presence is never answered with an error; the target may miss
+		// the unavailable presence at logout.
+		j.r.log.Warn("router: recording directed presence failed", append(j.attrs(), "to", to.String(), "err", err)...)
+	}
+}
+
+// setRosterRequested marks the sending session as interested in roster
+// pushes (2.1.6).
+func (j *job) setRosterRequested() {
+	_, err := j.r.sessions.SetRosterRequested(j.callCtx(), &presencev1.SetRosterRequestedRequest{
+		Jid: j.from.String(), SessionId: j.st.Origin.GetSession(),
+	})
+	if err != nil {
+		// The roster is answered all the same; until the session is
+		// available it may miss pushes made meanwhile.
+		j.r.log.Warn("router: recording a roster request failed", append(j.attrs(), "err", err)...)
+	}
+}
+
+// takeDirected returns the targets of the sending session's directed
+// presence and forgets them, as its unavailable presence is routed.
+func (j *job) takeDirected() []string {
+	resp, err := j.r.sessions.TakeDirected(j.callCtx(), &presencev1.TakeDirectedRequest{
+		Jid: j.from.String(), SessionId: j.st.Origin.GetSession(),
+	})
+	if err != nil {
+		j.r.log.Warn("router: reading directed-presence targets failed", append(j.attrs(), "err", err)...)
+		return nil
+	}
+	return resp.GetTargets()
 }
 
 // loginDeliveries sends a new available resource the subscription

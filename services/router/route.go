@@ -532,7 +532,7 @@ func (j *job) unavailablePresence() {
 	// RFC 6121 section 4.5.2: the subscribers, and the entities that got
 	// directed presence from this session (4.6.3) and not the broadcast.
 	subs := j.contactsBroadcast(typeUnavailable)
-	for _, t := range j.r.im.forget(keyOf(j.st.Origin)) {
+	for _, t := range j.takeDirected() {
 		to, err := jid.Parse(t)
 		if err != nil || subs[to.Bare().String()] {
 			continue

@@ -21,6 +21,11 @@ import (
 type sessions interface {
 	Lookup(ctx context.Context, in *presencev1.LookupRequest, opts ...grpc.CallOption) (*presencev1.LookupResponse, error)
 	SetPresence(ctx context.Context, in *presencev1.SetPresenceRequest, opts ...grpc.CallOption) (*presencev1.SetPresenceResponse, error)
+	// Interested resources and directed presence (RFC 6121 2.1.6, 4.6),
+	// kept in the registry so that every router sees them.
+	SetRosterRequested(ctx context.Context, in *presencev1.SetRosterRequestedRequest, opts ...grpc.CallOption) (*presencev1.SetRosterRequestedResponse, error)
+	UpdateDirected(ctx context.Context, in *presencev1.UpdateDirectedRequest, opts ...grpc.CallOption) (*presencev1.UpdateDirectedResponse, error)
+	TakeDirected(ctx context.Context, in *presencev1.TakeDirectedRequest, opts ...grpc.CallOption) (*presencev1.TakeDirectedResponse, error)
 }
 
 // accounts is the part of the roster service's account API the router uses;
@@ -84,7 +89,6 @@ type Router struct {
 	sessions sessions
 	accounts accounts
 	rosters  rosters
-	im       *imState
 	cache    *sessionCache // nil when off
 	log      *slog.Logger
 	stream   bus.StreamOptions
@@ -162,7 +166,6 @@ func New(cfg Config) (*Router, error) {
 		sessions: cfg.Sessions,
 		accounts: cfg.Accounts,
 		rosters:  cfg.Roster,
-		im:       newIMState(),
 		cache:    newSessionCache(cfg.SessionCacheSize, cacheTTL),
 		log:      log.With("node", cfg.Node),
 		stream:   cfg.Stream,

@@ -74,16 +74,17 @@ func (SessionsRemoved_Reason) EnumDescriptor() ([]byte, []int) {
 }
 
 type Session struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID
-	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
-	SessionId     string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Available     bool                   `protobuf:"varint,4,opt,name=available,proto3" json:"available,omitempty"`
-	Priority      int32                  `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
-	LastPresence  []byte                 `protobuf:"bytes,6,opt,name=last_presence,json=lastPresence,proto3" json:"last_presence,omitempty"` // self-contained XML of the last available presence
-	BoundUnixMs   int64                  `protobuf:"varint,7,opt,name=bound_unix_ms,json=boundUnixMs,proto3" json:"bound_unix_ms,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Jid             string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID
+	Node            string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	SessionId       string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Available       bool                   `protobuf:"varint,4,opt,name=available,proto3" json:"available,omitempty"`
+	Priority        int32                  `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
+	LastPresence    []byte                 `protobuf:"bytes,6,opt,name=last_presence,json=lastPresence,proto3" json:"last_presence,omitempty"` // self-contained XML of the last available presence
+	BoundUnixMs     int64                  `protobuf:"varint,7,opt,name=bound_unix_ms,json=boundUnixMs,proto3" json:"bound_unix_ms,omitempty"`
+	RosterRequested bool                   `protobuf:"varint,8,opt,name=roster_requested,json=rosterRequested,proto3" json:"roster_requested,omitempty"` // the session requested its roster (RFC 6121 2.1.6)
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -165,13 +166,27 @@ func (x *Session) GetBoundUnixMs() int64 {
 	return 0
 }
 
+func (x *Session) GetRosterRequested() bool {
+	if x != nil {
+		return x.RosterRequested
+	}
+	return false
+}
+
 type BindRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID
-	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
-	SessionId     string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Jid       string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID
+	Node      string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	SessionId string                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// What a node binding its sessions again (after the registry removed
+	// them) restores: availability, priority, last presence and whether the
+	// session requested its roster. A first bind leaves them unset.
+	Available       bool   `protobuf:"varint,4,opt,name=available,proto3" json:"available,omitempty"`
+	Priority        int32  `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
+	LastPresence    []byte `protobuf:"bytes,6,opt,name=last_presence,json=lastPresence,proto3" json:"last_presence,omitempty"`
+	RosterRequested bool   `protobuf:"varint,7,opt,name=roster_requested,json=rosterRequested,proto3" json:"roster_requested,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *BindRequest) Reset() {
@@ -223,6 +238,34 @@ func (x *BindRequest) GetSessionId() string {
 		return x.SessionId
 	}
 	return ""
+}
+
+func (x *BindRequest) GetAvailable() bool {
+	if x != nil {
+		return x.Available
+	}
+	return false
+}
+
+func (x *BindRequest) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *BindRequest) GetLastPresence() []byte {
+	if x != nil {
+		return x.LastPresence
+	}
+	return nil
+}
+
+func (x *BindRequest) GetRosterRequested() bool {
+	if x != nil {
+		return x.RosterRequested
+	}
+	return false
 }
 
 type BindResponse struct {
@@ -948,11 +991,315 @@ func (x *SessionsRemoved) GetSessions() []*Session {
 	return nil
 }
 
+type SetRosterRequestedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRosterRequestedRequest) Reset() {
+	*x = SetRosterRequestedRequest{}
+	mi := &file_presence_v1_presence_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRosterRequestedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRosterRequestedRequest) ProtoMessage() {}
+
+func (x *SetRosterRequestedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRosterRequestedRequest.ProtoReflect.Descriptor instead.
+func (*SetRosterRequestedRequest) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SetRosterRequestedRequest) GetJid() string {
+	if x != nil {
+		return x.Jid
+	}
+	return ""
+}
+
+func (x *SetRosterRequestedRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+type SetRosterRequestedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"` // the session was bound
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRosterRequestedResponse) Reset() {
+	*x = SetRosterRequestedResponse{}
+	mi := &file_presence_v1_presence_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRosterRequestedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRosterRequestedResponse) ProtoMessage() {}
+
+func (x *SetRosterRequestedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRosterRequestedResponse.ProtoReflect.Descriptor instead.
+func (*SetRosterRequestedResponse) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetRosterRequestedResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+type UpdateDirectedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID of the sender
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`  // the JID the directed presence went to
+	Remove        bool                   `protobuf:"varint,4,opt,name=remove,proto3" json:"remove,omitempty"` // directed unavailable: forget the target
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateDirectedRequest) Reset() {
+	*x = UpdateDirectedRequest{}
+	mi := &file_presence_v1_presence_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateDirectedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateDirectedRequest) ProtoMessage() {}
+
+func (x *UpdateDirectedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateDirectedRequest.ProtoReflect.Descriptor instead.
+func (*UpdateDirectedRequest) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *UpdateDirectedRequest) GetJid() string {
+	if x != nil {
+		return x.Jid
+	}
+	return ""
+}
+
+func (x *UpdateDirectedRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *UpdateDirectedRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *UpdateDirectedRequest) GetRemove() bool {
+	if x != nil {
+		return x.Remove
+	}
+	return false
+}
+
+type UpdateDirectedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"` // the session was bound (targets are kept only then)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateDirectedResponse) Reset() {
+	*x = UpdateDirectedResponse{}
+	mi := &file_presence_v1_presence_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateDirectedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateDirectedResponse) ProtoMessage() {}
+
+func (x *UpdateDirectedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateDirectedResponse.ProtoReflect.Descriptor instead.
+func (*UpdateDirectedResponse) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateDirectedResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+type TakeDirectedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jid           string                 `protobuf:"bytes,1,opt,name=jid,proto3" json:"jid,omitempty"` // full JID
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TakeDirectedRequest) Reset() {
+	*x = TakeDirectedRequest{}
+	mi := &file_presence_v1_presence_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TakeDirectedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TakeDirectedRequest) ProtoMessage() {}
+
+func (x *TakeDirectedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TakeDirectedRequest.ProtoReflect.Descriptor instead.
+func (*TakeDirectedRequest) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *TakeDirectedRequest) GetJid() string {
+	if x != nil {
+		return x.Jid
+	}
+	return ""
+}
+
+func (x *TakeDirectedRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+type TakeDirectedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Targets       []string               `protobuf:"bytes,1,rep,name=targets,proto3" json:"targets,omitempty"` // sorted
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TakeDirectedResponse) Reset() {
+	*x = TakeDirectedResponse{}
+	mi := &file_presence_v1_presence_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TakeDirectedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TakeDirectedResponse) ProtoMessage() {}
+
+func (x *TakeDirectedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_presence_v1_presence_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TakeDirectedResponse.ProtoReflect.Descriptor instead.
+func (*TakeDirectedResponse) Descriptor() ([]byte, []int) {
+	return file_presence_v1_presence_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TakeDirectedResponse) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
 var File_presence_v1_presence_proto protoreflect.FileDescriptor
 
 const file_presence_v1_presence_proto_rawDesc = "" +
 	"\n" +
-	"\x1apresence/v1/presence.proto\x12\x17switchboard.presence.v1\"\xd1\x01\n" +
+	"\x1apresence/v1/presence.proto\x12\x17switchboard.presence.v1\"\xfc\x01\n" +
 	"\aSession\x12\x10\n" +
 	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1d\n" +
@@ -961,12 +1308,17 @@ const file_presence_v1_presence_proto_rawDesc = "" +
 	"\tavailable\x18\x04 \x01(\bR\tavailable\x12\x1a\n" +
 	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12#\n" +
 	"\rlast_presence\x18\x06 \x01(\fR\flastPresence\x12\"\n" +
-	"\rbound_unix_ms\x18\a \x01(\x03R\vboundUnixMs\"R\n" +
+	"\rbound_unix_ms\x18\a \x01(\x03R\vboundUnixMs\x12)\n" +
+	"\x10roster_requested\x18\b \x01(\bR\x0frosterRequested\"\xdc\x01\n" +
 	"\vBindRequest\x12\x10\n" +
 	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x03 \x01(\tR\tsessionId\"L\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x12\x1c\n" +
+	"\tavailable\x18\x04 \x01(\bR\tavailable\x12\x1a\n" +
+	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12#\n" +
+	"\rlast_presence\x18\x06 \x01(\fR\flastPresence\x12)\n" +
+	"\x10roster_requested\x18\a \x01(\bR\x0frosterRequested\"L\n" +
 	"\fBindResponse\x12<\n" +
 	"\breplaced\x18\x01 \x03(\v2 .switchboard.presence.v1.SessionR\breplaced\"@\n" +
 	"\rUnbindRequest\x12\x10\n" +
@@ -1009,7 +1361,27 @@ const file_presence_v1_presence_proto_rawDesc = "" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REASON_NODE_EXPIRED\x10\x01\x12\x17\n" +
-	"\x13REASON_NODE_DROPPED\x10\x022\xb5\x05\n" +
+	"\x13REASON_NODE_DROPPED\x10\x02\"L\n" +
+	"\x19SetRosterRequestedRequest\x12\x10\n" +
+	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"2\n" +
+	"\x1aSetRosterRequestedResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\"x\n" +
+	"\x15UpdateDirectedRequest\x12\x10\n" +
+	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x16\n" +
+	"\x06remove\x18\x04 \x01(\bR\x06remove\".\n" +
+	"\x16UpdateDirectedResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\"F\n" +
+	"\x13TakeDirectedRequest\x12\x10\n" +
+	"\x03jid\x18\x01 \x01(\tR\x03jid\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"0\n" +
+	"\x14TakeDirectedResponse\x12\x18\n" +
+	"\atargets\x18\x01 \x03(\tR\atargets2\x94\b\n" +
 	"\x0fSessionRegistry\x12S\n" +
 	"\x04Bind\x12$.switchboard.presence.v1.BindRequest\x1a%.switchboard.presence.v1.BindResponse\x12Y\n" +
 	"\x06Unbind\x12&.switchboard.presence.v1.UnbindRequest\x1a'.switchboard.presence.v1.UnbindResponse\x12h\n" +
@@ -1017,7 +1389,10 @@ const file_presence_v1_presence_proto_rawDesc = "" +
 	"\x06Lookup\x12&.switchboard.presence.v1.LookupRequest\x1a'.switchboard.presence.v1.LookupResponse\x12b\n" +
 	"\tHeartbeat\x12).switchboard.presence.v1.HeartbeatRequest\x1a*.switchboard.presence.v1.HeartbeatResponse\x12_\n" +
 	"\bDropNode\x12(.switchboard.presence.v1.DropNodeRequest\x1a).switchboard.presence.v1.DropNodeResponse\x12h\n" +
-	"\vCountByNode\x12+.switchboard.presence.v1.CountByNodeRequest\x1a,.switchboard.presence.v1.CountByNodeResponseBFZDgithub.com/switchboard-xmpp/switchboard/proto/presence/v1;presencev1b\x06proto3"
+	"\vCountByNode\x12+.switchboard.presence.v1.CountByNodeRequest\x1a,.switchboard.presence.v1.CountByNodeResponse\x12}\n" +
+	"\x12SetRosterRequested\x122.switchboard.presence.v1.SetRosterRequestedRequest\x1a3.switchboard.presence.v1.SetRosterRequestedResponse\x12q\n" +
+	"\x0eUpdateDirected\x12..switchboard.presence.v1.UpdateDirectedRequest\x1a/.switchboard.presence.v1.UpdateDirectedResponse\x12k\n" +
+	"\fTakeDirected\x12,.switchboard.presence.v1.TakeDirectedRequest\x1a-.switchboard.presence.v1.TakeDirectedResponseBFZDgithub.com/switchboard-xmpp/switchboard/proto/presence/v1;presencev1b\x06proto3"
 
 var (
 	file_presence_v1_presence_proto_rawDescOnce sync.Once
@@ -1032,26 +1407,32 @@ func file_presence_v1_presence_proto_rawDescGZIP() []byte {
 }
 
 var file_presence_v1_presence_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_presence_v1_presence_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_presence_v1_presence_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_presence_v1_presence_proto_goTypes = []any{
-	(SessionsRemoved_Reason)(0), // 0: switchboard.presence.v1.SessionsRemoved.Reason
-	(*Session)(nil),             // 1: switchboard.presence.v1.Session
-	(*BindRequest)(nil),         // 2: switchboard.presence.v1.BindRequest
-	(*BindResponse)(nil),        // 3: switchboard.presence.v1.BindResponse
-	(*UnbindRequest)(nil),       // 4: switchboard.presence.v1.UnbindRequest
-	(*UnbindResponse)(nil),      // 5: switchboard.presence.v1.UnbindResponse
-	(*SetPresenceRequest)(nil),  // 6: switchboard.presence.v1.SetPresenceRequest
-	(*SetPresenceResponse)(nil), // 7: switchboard.presence.v1.SetPresenceResponse
-	(*LookupRequest)(nil),       // 8: switchboard.presence.v1.LookupRequest
-	(*LookupResponse)(nil),      // 9: switchboard.presence.v1.LookupResponse
-	(*HeartbeatRequest)(nil),    // 10: switchboard.presence.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),   // 11: switchboard.presence.v1.HeartbeatResponse
-	(*DropNodeRequest)(nil),     // 12: switchboard.presence.v1.DropNodeRequest
-	(*DropNodeResponse)(nil),    // 13: switchboard.presence.v1.DropNodeResponse
-	(*CountByNodeRequest)(nil),  // 14: switchboard.presence.v1.CountByNodeRequest
-	(*NodeCount)(nil),           // 15: switchboard.presence.v1.NodeCount
-	(*CountByNodeResponse)(nil), // 16: switchboard.presence.v1.CountByNodeResponse
-	(*SessionsRemoved)(nil),     // 17: switchboard.presence.v1.SessionsRemoved
+	(SessionsRemoved_Reason)(0),        // 0: switchboard.presence.v1.SessionsRemoved.Reason
+	(*Session)(nil),                    // 1: switchboard.presence.v1.Session
+	(*BindRequest)(nil),                // 2: switchboard.presence.v1.BindRequest
+	(*BindResponse)(nil),               // 3: switchboard.presence.v1.BindResponse
+	(*UnbindRequest)(nil),              // 4: switchboard.presence.v1.UnbindRequest
+	(*UnbindResponse)(nil),             // 5: switchboard.presence.v1.UnbindResponse
+	(*SetPresenceRequest)(nil),         // 6: switchboard.presence.v1.SetPresenceRequest
+	(*SetPresenceResponse)(nil),        // 7: switchboard.presence.v1.SetPresenceResponse
+	(*LookupRequest)(nil),              // 8: switchboard.presence.v1.LookupRequest
+	(*LookupResponse)(nil),             // 9: switchboard.presence.v1.LookupResponse
+	(*HeartbeatRequest)(nil),           // 10: switchboard.presence.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),          // 11: switchboard.presence.v1.HeartbeatResponse
+	(*DropNodeRequest)(nil),            // 12: switchboard.presence.v1.DropNodeRequest
+	(*DropNodeResponse)(nil),           // 13: switchboard.presence.v1.DropNodeResponse
+	(*CountByNodeRequest)(nil),         // 14: switchboard.presence.v1.CountByNodeRequest
+	(*NodeCount)(nil),                  // 15: switchboard.presence.v1.NodeCount
+	(*CountByNodeResponse)(nil),        // 16: switchboard.presence.v1.CountByNodeResponse
+	(*SessionsRemoved)(nil),            // 17: switchboard.presence.v1.SessionsRemoved
+	(*SetRosterRequestedRequest)(nil),  // 18: switchboard.presence.v1.SetRosterRequestedRequest
+	(*SetRosterRequestedResponse)(nil), // 19: switchboard.presence.v1.SetRosterRequestedResponse
+	(*UpdateDirectedRequest)(nil),      // 20: switchboard.presence.v1.UpdateDirectedRequest
+	(*UpdateDirectedResponse)(nil),     // 21: switchboard.presence.v1.UpdateDirectedResponse
+	(*TakeDirectedRequest)(nil),        // 22: switchboard.presence.v1.TakeDirectedRequest
+	(*TakeDirectedResponse)(nil),       // 23: switchboard.presence.v1.TakeDirectedResponse
 }
 var file_presence_v1_presence_proto_depIdxs = []int32{
 	1,  // 0: switchboard.presence.v1.BindResponse.replaced:type_name -> switchboard.presence.v1.Session
@@ -1066,15 +1447,21 @@ var file_presence_v1_presence_proto_depIdxs = []int32{
 	10, // 9: switchboard.presence.v1.SessionRegistry.Heartbeat:input_type -> switchboard.presence.v1.HeartbeatRequest
 	12, // 10: switchboard.presence.v1.SessionRegistry.DropNode:input_type -> switchboard.presence.v1.DropNodeRequest
 	14, // 11: switchboard.presence.v1.SessionRegistry.CountByNode:input_type -> switchboard.presence.v1.CountByNodeRequest
-	3,  // 12: switchboard.presence.v1.SessionRegistry.Bind:output_type -> switchboard.presence.v1.BindResponse
-	5,  // 13: switchboard.presence.v1.SessionRegistry.Unbind:output_type -> switchboard.presence.v1.UnbindResponse
-	7,  // 14: switchboard.presence.v1.SessionRegistry.SetPresence:output_type -> switchboard.presence.v1.SetPresenceResponse
-	9,  // 15: switchboard.presence.v1.SessionRegistry.Lookup:output_type -> switchboard.presence.v1.LookupResponse
-	11, // 16: switchboard.presence.v1.SessionRegistry.Heartbeat:output_type -> switchboard.presence.v1.HeartbeatResponse
-	13, // 17: switchboard.presence.v1.SessionRegistry.DropNode:output_type -> switchboard.presence.v1.DropNodeResponse
-	16, // 18: switchboard.presence.v1.SessionRegistry.CountByNode:output_type -> switchboard.presence.v1.CountByNodeResponse
-	12, // [12:19] is the sub-list for method output_type
-	5,  // [5:12] is the sub-list for method input_type
+	18, // 12: switchboard.presence.v1.SessionRegistry.SetRosterRequested:input_type -> switchboard.presence.v1.SetRosterRequestedRequest
+	20, // 13: switchboard.presence.v1.SessionRegistry.UpdateDirected:input_type -> switchboard.presence.v1.UpdateDirectedRequest
+	22, // 14: switchboard.presence.v1.SessionRegistry.TakeDirected:input_type -> switchboard.presence.v1.TakeDirectedRequest
+	3,  // 15: switchboard.presence.v1.SessionRegistry.Bind:output_type -> switchboard.presence.v1.BindResponse
+	5,  // 16: switchboard.presence.v1.SessionRegistry.Unbind:output_type -> switchboard.presence.v1.UnbindResponse
+	7,  // 17: switchboard.presence.v1.SessionRegistry.SetPresence:output_type -> switchboard.presence.v1.SetPresenceResponse
+	9,  // 18: switchboard.presence.v1.SessionRegistry.Lookup:output_type -> switchboard.presence.v1.LookupResponse
+	11, // 19: switchboard.presence.v1.SessionRegistry.Heartbeat:output_type -> switchboard.presence.v1.HeartbeatResponse
+	13, // 20: switchboard.presence.v1.SessionRegistry.DropNode:output_type -> switchboard.presence.v1.DropNodeResponse
+	16, // 21: switchboard.presence.v1.SessionRegistry.CountByNode:output_type -> switchboard.presence.v1.CountByNodeResponse
+	19, // 22: switchboard.presence.v1.SessionRegistry.SetRosterRequested:output_type -> switchboard.presence.v1.SetRosterRequestedResponse
+	21, // 23: switchboard.presence.v1.SessionRegistry.UpdateDirected:output_type -> switchboard.presence.v1.UpdateDirectedResponse
+	23, // 24: switchboard.presence.v1.SessionRegistry.TakeDirected:output_type -> switchboard.presence.v1.TakeDirectedResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -1091,7 +1478,7 @@ func file_presence_v1_presence_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_presence_v1_presence_proto_rawDesc), len(file_presence_v1_presence_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

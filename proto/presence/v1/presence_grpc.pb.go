@@ -22,13 +22,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SessionRegistry_Bind_FullMethodName        = "/switchboard.presence.v1.SessionRegistry/Bind"
-	SessionRegistry_Unbind_FullMethodName      = "/switchboard.presence.v1.SessionRegistry/Unbind"
-	SessionRegistry_SetPresence_FullMethodName = "/switchboard.presence.v1.SessionRegistry/SetPresence"
-	SessionRegistry_Lookup_FullMethodName      = "/switchboard.presence.v1.SessionRegistry/Lookup"
-	SessionRegistry_Heartbeat_FullMethodName   = "/switchboard.presence.v1.SessionRegistry/Heartbeat"
-	SessionRegistry_DropNode_FullMethodName    = "/switchboard.presence.v1.SessionRegistry/DropNode"
-	SessionRegistry_CountByNode_FullMethodName = "/switchboard.presence.v1.SessionRegistry/CountByNode"
+	SessionRegistry_Bind_FullMethodName               = "/switchboard.presence.v1.SessionRegistry/Bind"
+	SessionRegistry_Unbind_FullMethodName             = "/switchboard.presence.v1.SessionRegistry/Unbind"
+	SessionRegistry_SetPresence_FullMethodName        = "/switchboard.presence.v1.SessionRegistry/SetPresence"
+	SessionRegistry_Lookup_FullMethodName             = "/switchboard.presence.v1.SessionRegistry/Lookup"
+	SessionRegistry_Heartbeat_FullMethodName          = "/switchboard.presence.v1.SessionRegistry/Heartbeat"
+	SessionRegistry_DropNode_FullMethodName           = "/switchboard.presence.v1.SessionRegistry/DropNode"
+	SessionRegistry_CountByNode_FullMethodName        = "/switchboard.presence.v1.SessionRegistry/CountByNode"
+	SessionRegistry_SetRosterRequested_FullMethodName = "/switchboard.presence.v1.SessionRegistry/SetRosterRequested"
+	SessionRegistry_UpdateDirected_FullMethodName     = "/switchboard.presence.v1.SessionRegistry/UpdateDirected"
+	SessionRegistry_TakeDirected_FullMethodName       = "/switchboard.presence.v1.SessionRegistry/TakeDirected"
 )
 
 // SessionRegistryClient is the client API for SessionRegistry service.
@@ -56,6 +59,18 @@ type SessionRegistryClient interface {
 	DropNode(ctx context.Context, in *DropNodeRequest, opts ...grpc.CallOption) (*DropNodeResponse, error)
 	// CountByNode returns how many sessions each node has bound.
 	CountByNode(ctx context.Context, in *CountByNodeRequest, opts ...grpc.CallOption) (*CountByNodeResponse, error)
+	// SetRosterRequested notes that a session requested its roster, which
+	// makes it an interested resource (RFC 6121 section 2.1.6) for every
+	// router: Lookup reports it in Session.roster_requested.
+	SetRosterRequested(ctx context.Context, in *SetRosterRequestedRequest, opts ...grpc.CallOption) (*SetRosterRequestedResponse, error)
+	// UpdateDirected adds or removes a target of a bound session's directed
+	// presence (RFC 6121 section 4.6).
+	UpdateDirected(ctx context.Context, in *UpdateDirectedRequest, opts ...grpc.CallOption) (*UpdateDirectedResponse, error)
+	// TakeDirected returns the directed-presence targets of a session and
+	// forgets them, as its unavailable presence is routed. They are kept for
+	// a while after the session is unbound or removed, since the router may
+	// route that presence after the session left the registry.
+	TakeDirected(ctx context.Context, in *TakeDirectedRequest, opts ...grpc.CallOption) (*TakeDirectedResponse, error)
 }
 
 type sessionRegistryClient struct {
@@ -136,6 +151,36 @@ func (c *sessionRegistryClient) CountByNode(ctx context.Context, in *CountByNode
 	return out, nil
 }
 
+func (c *sessionRegistryClient) SetRosterRequested(ctx context.Context, in *SetRosterRequestedRequest, opts ...grpc.CallOption) (*SetRosterRequestedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetRosterRequestedResponse)
+	err := c.cc.Invoke(ctx, SessionRegistry_SetRosterRequested_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionRegistryClient) UpdateDirected(ctx context.Context, in *UpdateDirectedRequest, opts ...grpc.CallOption) (*UpdateDirectedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateDirectedResponse)
+	err := c.cc.Invoke(ctx, SessionRegistry_UpdateDirected_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionRegistryClient) TakeDirected(ctx context.Context, in *TakeDirectedRequest, opts ...grpc.CallOption) (*TakeDirectedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TakeDirectedResponse)
+	err := c.cc.Invoke(ctx, SessionRegistry_TakeDirected_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionRegistryServer is the server API for SessionRegistry service.
 // All implementations must embed UnimplementedSessionRegistryServer
 // for forward compatibility.
@@ -161,6 +206,18 @@ type SessionRegistryServer interface {
 	DropNode(context.Context, *DropNodeRequest) (*DropNodeResponse, error)
 	// CountByNode returns how many sessions each node has bound.
 	CountByNode(context.Context, *CountByNodeRequest) (*CountByNodeResponse, error)
+	// SetRosterRequested notes that a session requested its roster, which
+	// makes it an interested resource (RFC 6121 section 2.1.6) for every
+	// router: Lookup reports it in Session.roster_requested.
+	SetRosterRequested(context.Context, *SetRosterRequestedRequest) (*SetRosterRequestedResponse, error)
+	// UpdateDirected adds or removes a target of a bound session's directed
+	// presence (RFC 6121 section 4.6).
+	UpdateDirected(context.Context, *UpdateDirectedRequest) (*UpdateDirectedResponse, error)
+	// TakeDirected returns the directed-presence targets of a session and
+	// forgets them, as its unavailable presence is routed. They are kept for
+	// a while after the session is unbound or removed, since the router may
+	// route that presence after the session left the registry.
+	TakeDirected(context.Context, *TakeDirectedRequest) (*TakeDirectedResponse, error)
 	mustEmbedUnimplementedSessionRegistryServer()
 }
 
@@ -191,6 +248,15 @@ func (UnimplementedSessionRegistryServer) DropNode(context.Context, *DropNodeReq
 }
 func (UnimplementedSessionRegistryServer) CountByNode(context.Context, *CountByNodeRequest) (*CountByNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CountByNode not implemented")
+}
+func (UnimplementedSessionRegistryServer) SetRosterRequested(context.Context, *SetRosterRequestedRequest) (*SetRosterRequestedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetRosterRequested not implemented")
+}
+func (UnimplementedSessionRegistryServer) UpdateDirected(context.Context, *UpdateDirectedRequest) (*UpdateDirectedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateDirected not implemented")
+}
+func (UnimplementedSessionRegistryServer) TakeDirected(context.Context, *TakeDirectedRequest) (*TakeDirectedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TakeDirected not implemented")
 }
 func (UnimplementedSessionRegistryServer) mustEmbedUnimplementedSessionRegistryServer() {}
 func (UnimplementedSessionRegistryServer) testEmbeddedByValue()                         {}
@@ -339,6 +405,60 @@ func _SessionRegistry_CountByNode_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SessionRegistry_SetRosterRequested_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRosterRequestedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionRegistryServer).SetRosterRequested(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionRegistry_SetRosterRequested_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionRegistryServer).SetRosterRequested(ctx, req.(*SetRosterRequestedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionRegistry_UpdateDirected_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateDirectedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionRegistryServer).UpdateDirected(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionRegistry_UpdateDirected_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionRegistryServer).UpdateDirected(ctx, req.(*UpdateDirectedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SessionRegistry_TakeDirected_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TakeDirectedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionRegistryServer).TakeDirected(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SessionRegistry_TakeDirected_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionRegistryServer).TakeDirected(ctx, req.(*TakeDirectedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SessionRegistry_ServiceDesc is the grpc.ServiceDesc for SessionRegistry service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -373,6 +493,18 @@ var SessionRegistry_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CountByNode",
 			Handler:    _SessionRegistry_CountByNode_Handler,
+		},
+		{
+			MethodName: "SetRosterRequested",
+			Handler:    _SessionRegistry_SetRosterRequested_Handler,
+		},
+		{
+			MethodName: "UpdateDirected",
+			Handler:    _SessionRegistry_UpdateDirected_Handler,
+		},
+		{
+			MethodName: "TakeDirected",
+			Handler:    _SessionRegistry_TakeDirected_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -53,6 +53,10 @@ type shard struct {
 	// with no session left is deleted, so the map does not grow with every
 	// account that ever connected.
 	accounts map[jid.JID]map[string]presence.Session
+	// directed holds the directed-presence targets of the shard's
+	// sessions (imstate.go), with those of sessions that left.
+	directed  map[dirKey]*dirEntry
+	lastSweep time.Time
 	// nodes counts the sessions in accounts by node, kept under the same
 	// lock; a node whose count drops to zero is deleted.
 	nodes map[string]int
@@ -80,6 +84,7 @@ func New() *Store {
 	for i := range s.shards {
 		s.shards[i].accounts = make(map[jid.JID]map[string]presence.Session)
 		s.shards[i].nodes = make(map[string]int)
+		s.shards[i].directed = make(map[dirKey]*dirEntry)
 	}
 	return s
 }
@@ -125,6 +130,7 @@ func (s *Store) bind(sess presence.Session) (replaced []presence.Session, change
 	sh.count(sess.Node, 1)
 	if bound {
 		sh.count(old.Node, -1)
+		sh.left(old.JID, old.ID, s.now())
 		// old is no longer in the map, so the caller may have it as is.
 		return []presence.Session{old}, true
 	}
@@ -163,6 +169,7 @@ func (s *Store) Unbind(ctx context.Context, full jid.JID, sessionID string) (boo
 	if len(sessions) == 0 {
 		delete(sh.accounts, bare)
 	}
+	sh.left(full, sessionID, s.now())
 	return true, nil
 }
 
@@ -289,6 +296,7 @@ func (s *Store) dropLocked(n string, now time.Time) []presence.Session {
 					removed = append(removed, cur)
 					delete(sessions, res)
 					sh.count(n, -1)
+					sh.left(cur.JID, cur.ID, now)
 				}
 			}
 			if len(sessions) == 0 {

@@ -7,6 +7,8 @@
 // Keys, all under the configured prefix:
 //
 //	a:<bare JID>   hash: resourcepart -> session
+//	r:<bare JID>   hash: resourcepart -> id of the session that requested its roster
+//	d:<full JID> NUL <session id>   set: the session's directed-presence targets
 //	n:<node>       set of the node's sessions, for reaping and counting
 //	nodes          set of the nodes whose n:<node> is not empty
 //	live           sorted set: node -> heartbeat expiry (Unix ms, server clock)
@@ -161,7 +163,11 @@ func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 func (s *Store) accountKey(bare string) string { return s.prefix + "a:" + bare }
-func (s *Store) nodeKey(node string) string    { return s.prefix + "n:" + node }
+func (s *Store) rosterKey(bare string) string  { return s.prefix + "r:" + bare }
+func (s *Store) directedKey(full jid.JID, id string) string {
+	return s.prefix + "d:" + full.String() + "\x00" + id
+}
+func (s *Store) nodeKey(node string) string { return s.prefix + "n:" + node }
 
 // fail wraps a Redis error. A call that ran out of the caller's own time
 // reports the caller's context error, as the other stores do.
@@ -195,8 +201,9 @@ func (s *Store) Bind(ctx context.Context, sess presence.Session) ([]presence.Ses
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	old, err := bindScript.Run(cctx, s.rdb,
-		[]string{s.accountKey(bare), s.nodeKey(sess.Node), s.dead, s.live, s.nodes},
-		s.prefix+"n:", bare, res, sess.ID, sess.Node, encode(sess)).Text()
+		[]string{s.accountKey(bare), s.nodeKey(sess.Node), s.dead, s.live, s.nodes, s.rosterKey(bare)},
+		s.prefix+"n:", bare, res, sess.ID, sess.Node, encode(sess), flag(sess.RosterRequested),
+		s.prefix+"d:", presence.DirectedRetention.Milliseconds()).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil
@@ -218,8 +225,8 @@ func (s *Store) Unbind(ctx context.Context, full jid.JID, sessionID string) (boo
 	bare := full.Bare().String()
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	n, err := unbindScript.Run(cctx, s.rdb, []string{s.accountKey(bare), s.nodes},
-		s.prefix+"n:", bare, full.Resourcepart(), sessionID).Int()
+	n, err := unbindScript.Run(cctx, s.rdb, []string{s.accountKey(bare), s.nodes, s.rosterKey(bare), s.directedKey(full, sessionID)},
+		s.prefix+"n:", bare, full.Resourcepart(), sessionID, presence.DirectedRetention.Milliseconds()).Int()
 	if err != nil {
 		return false, fail(ctx, "unbind", err)
 	}
@@ -241,36 +248,47 @@ func (s *Store) SetPresence(ctx context.Context, full jid.JID, sessionID string,
 	return n == 1, nil
 }
 
-// Lookup implements presence.Store. It is one HGET or HGETALL: no script,
-// so that the router's most frequent call costs one round trip.
+// Lookup implements presence.Store. It is one HGET or HGETALL of the
+// account, pipelined with the same of its roster-requested flags: no
+// script, so that the router's most frequent call costs one round trip.
 func (s *Store) Lookup(ctx context.Context, j jid.JID) ([]presence.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	bare := j.Bare()
-	key := s.accountKey(bare.String())
+	key, rkey := s.accountKey(bare.String()), s.rosterKey(bare.String())
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	if !j.IsBare() {
-		v, err := s.rdb.HGet(cctx, key, j.Resourcepart()).Result()
+		var v, asked *redis.StringCmd
+		_, err := s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
+			v = p.HGet(cctx, key, j.Resourcepart())
+			asked = p.HGet(cctx, rkey, j.Resourcepart())
+			return nil
+		})
 		switch {
-		case errors.Is(err, redis.Nil):
+		case errors.Is(v.Err(), redis.Nil):
 			return nil, nil
-		case err != nil:
+		case err != nil && !errors.Is(err, redis.Nil):
 			return nil, fail(ctx, "lookup", err)
 		}
-		sess, err := decode(j, v)
+		sess, err := decode(j, v.Val())
 		if err != nil {
 			return nil, err
 		}
+		sess.RosterRequested = asked.Val() == sess.ID
 		return []presence.Session{sess}, nil
 	}
-	all, err := s.rdb.HGetAll(cctx, key).Result()
-	if err != nil {
+	var all, asked *redis.MapStringStringCmd
+	if _, err := s.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
+		all = p.HGetAll(cctx, key)
+		asked = p.HGetAll(cctx, rkey)
+		return nil
+	}); err != nil {
 		return nil, fail(ctx, "lookup", err)
 	}
-	out := make([]presence.Session, 0, len(all))
-	for res, v := range all {
+	out := make([]presence.Session, 0, len(all.Val()))
+	for res, v := range all.Val() {
 		full, err := bare.WithResource(res)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: resourcepart %q stored under %s: %w", res, bare, err)
@@ -279,12 +297,67 @@ func (s *Store) Lookup(ctx context.Context, j jid.JID) ([]presence.Session, erro
 		if err != nil {
 			return nil, err
 		}
+		sess.RosterRequested = asked.Val()[res] == sess.ID
 		out = append(out, sess)
 	}
 	slices.SortFunc(out, func(a, b presence.Session) int {
 		return strings.Compare(a.JID.Resourcepart(), b.JID.Resourcepart())
 	})
 	return out, nil
+}
+
+// SetRosterRequested implements presence.IMState.
+func (s *Store) SetRosterRequested(ctx context.Context, full jid.JID, sessionID string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	bare := full.Bare().String()
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	n, err := rosterRequestedScript.Run(cctx, s.rdb, []string{s.accountKey(bare), s.rosterKey(bare)},
+		full.Resourcepart(), sessionID).Int()
+	if err != nil {
+		return false, fail(ctx, "set roster requested", err)
+	}
+	return n == 1, nil
+}
+
+// UpdateDirected implements presence.IMState.
+func (s *Store) UpdateDirected(ctx context.Context, full jid.JID, sessionID, target string, remove bool) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	n, err := updateDirectedScript.Run(cctx, s.rdb, []string{s.accountKey(full.Bare().String()), s.directedKey(full, sessionID)},
+		full.Resourcepart(), sessionID, target, flag(remove), presence.MaxDirectedTargets).Int()
+	if err != nil {
+		return false, fail(ctx, "update directed presence", err)
+	}
+	return n == 1, nil
+}
+
+// TakeDirected implements presence.IMState.
+func (s *Store) TakeDirected(ctx context.Context, full jid.JID, sessionID string) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	targets, err := takeDirectedScript.Run(cctx, s.rdb, []string{s.directedKey(full, sessionID)}).StringSlice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fail(ctx, "take directed presence", err)
+	}
+	slices.Sort(targets)
+	return targets, nil
+}
+
+// flag is how the scripts take a boolean.
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // Heartbeat implements presence.Store.
@@ -356,11 +429,8 @@ func (s *Store) DropNode(ctx context.Context, node string) ([]presence.Session, 
 // returns what earlier batches removed along with the error, so that the
 // caller still announces them, and keeps the failed step's token for the
 // next reap.
-func (s *Store) drop(ctx context.Context, node string, force bool) ([]presence.Session, error) {
-	flag := "0"
-	if force {
-		flag = "1"
-	}
+func (s *Store) drop(ctx context.Context, node string, forced bool) ([]presence.Session, error) {
+	force := flag(forced)
 	var removed []presence.Session
 	prev := ""
 	for {
@@ -369,7 +439,8 @@ func (s *Store) drop(ctx context.Context, node string, force bool) ([]presence.S
 		cctx, cancel := s.call(ctx)
 		res, err := dropScript.Run(cctx, s.rdb,
 			[]string{s.live, s.dead, s.epochs, s.nodeKey(node), step, cmp.Or(prev, step), s.nodes},
-			node, s.batch, flag, s.prefix+"a:", presence.TombstoneRetention.Milliseconds(), stepTTL.Milliseconds()).StringSlice()
+			node, s.batch, force, s.prefix+"a:", presence.TombstoneRetention.Milliseconds(), stepTTL.Milliseconds(),
+			s.prefix+"r:", s.prefix+"d:", presence.DirectedRetention.Milliseconds()).StringSlice()
 		cancel()
 		if err != nil {
 			// The script may have run and only its reply been lost.

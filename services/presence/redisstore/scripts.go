@@ -37,8 +37,15 @@ end
 // gains the node, and loses the replaced session's node if that was its
 // last session.
 //
-// KEYS: account, node set, dead nodes, live nodes, nodes with sessions.
-// ARGV: node set key prefix, bare JID, resourcepart, session id, node, value.
+// The session's roster-requested flag is set or cleared with it; the
+// directed-presence targets of a session it replaces start their
+// retention.
+//
+// KEYS: account, node set, dead nodes, live nodes, nodes with sessions,
+// roster-requested hash.
+// ARGV: node set key prefix, bare JID, resourcepart, session id, node, value,
+// "1" if the session requested its roster, directed key prefix, retention
+// in ms.
 var bindScript = redis.NewScript(luaLib + `
 local old = redis.call('HGET', KEYS[1], ARGV[3])
 if old then
@@ -48,6 +55,12 @@ if old then
   if redis.call('EXISTS', ARGV[1] .. node) == 0 then
     redis.call('SREM', KEYS[5], node)
   end
+  redis.call('PEXPIRE', ARGV[8] .. ARGV[2] .. '/' .. ARGV[3] .. '\0' .. id, tonumber(ARGV[9]))
+end
+if ARGV[7] == '1' then
+  redis.call('HSET', KEYS[6], ARGV[3], ARGV[4])
+else
+  redis.call('HDEL', KEYS[6], ARGV[3])
 end
 redis.call('HSET', KEYS[1], ARGV[3], ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[2] .. '\0' .. ARGV[3] .. '\0' .. ARGV[4])
@@ -60,10 +73,13 @@ return old
 `)
 
 // unbindScript removes a session if its id matches; it returns 1 if it did.
-// A node left without sessions leaves the set of nodes with sessions.
+// A node left without sessions leaves the set of nodes with sessions. The
+// session's roster-requested flag goes with it; its directed-presence
+// targets start their retention.
 //
-// KEYS: account, nodes with sessions. ARGV: node set key prefix, bare JID,
-// resourcepart, session id.
+// KEYS: account, nodes with sessions, roster-requested hash, directed
+// targets. ARGV: node set key prefix, bare JID, resourcepart, session id,
+// retention in ms.
 var unbindScript = redis.NewScript(luaLib + `
 local cur = redis.call('HGET', KEYS[1], ARGV[3])
 if not cur then return 0 end
@@ -74,7 +90,47 @@ redis.call('SREM', ARGV[1] .. node, ARGV[2] .. '\0' .. ARGV[3] .. '\0' .. id)
 if redis.call('EXISTS', ARGV[1] .. node) == 0 then
   redis.call('SREM', KEYS[2], node)
 end
+if redis.call('HGET', KEYS[3], ARGV[3]) == id then redis.call('HDEL', KEYS[3], ARGV[3]) end
+redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[5]))
 return 1
+`)
+
+// rosterRequestedScript marks a session as having requested its roster if
+// its id matches; it returns 1 if it did.
+//
+// KEYS: account, roster-requested hash. ARGV: resourcepart, session id.
+var rosterRequestedScript = redis.NewScript(luaLib + `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or head(cur) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+`)
+
+// updateDirectedScript adds a target to a bound session's directed
+// presence (up to a limit), or removes it; it returns 1 if the session is
+// bound.
+//
+// KEYS: account, directed targets. ARGV: resourcepart, session id, target,
+// "1" to remove, most targets kept.
+var updateDirectedScript = redis.NewScript(luaLib + `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur or head(cur) ~= ARGV[2] then return 0 end
+if ARGV[4] == '1' then
+  redis.call('SREM', KEYS[2], ARGV[3])
+elseif redis.call('SCARD', KEYS[2]) < tonumber(ARGV[5]) then
+  redis.call('SADD', KEYS[2], ARGV[3])
+end
+return 1
+`)
+
+// takeDirectedScript returns a session's directed-presence targets and
+// deletes them.
+//
+// KEYS: directed targets.
+var takeDirectedScript = redis.NewScript(`
+local t = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return t
 `)
 
 // setPresenceScript replaces the availability, priority and presence of a
@@ -130,10 +186,14 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now_ms(), 'LIMIT', 0,
 // otherwise be announced by no one. A run deletes the previous step's key,
 // whose reply its client has.
 //
+// A removed session's roster-requested flag goes with it; its
+// directed-presence targets start their retention.
+//
 // KEYS: live nodes, dead nodes, epochs, node set, step, previous step,
 // nodes with sessions.
 // ARGV: node, batch size, "1" to force, account key prefix, tombstone
-// retention in ms, step TTL in ms.
+// retention in ms, step TTL in ms, roster-requested key prefix, directed
+// key prefix, directed retention in ms.
 var dropScript = redis.NewScript(luaLib + `
 local kept = redis.call('LRANGE', KEYS[5], 0, -1)
 if #kept > 0 then return kept end
@@ -153,6 +213,8 @@ for _, m in ipairs(redis.call('SPOP', KEYS[4], tonumber(ARGV[2]))) do
   local cur = redis.call('HGET', key, res)
   if cur and head(cur) == id then
     redis.call('HDEL', key, res)
+    if redis.call('HGET', ARGV[7] .. bare, res) == id then redis.call('HDEL', ARGV[7] .. bare, res) end
+    redis.call('PEXPIRE', ARGV[8] .. bare .. '/' .. res .. '\0' .. id, tonumber(ARGV[9]))
     out[#out + 1] = bare
     out[#out + 1] = res
     out[#out + 1] = cur

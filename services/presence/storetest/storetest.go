@@ -51,7 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) presence.Store) {
 		{"CountByNodeForgetsReapedAndDroppedNodes", testCountByNodeAfterReapAndDrop},
 		{"CountByNodeAgreesWithLookupsAfterConcurrentWork", testCountByNodeConcurrent},
 	}
-	for _, tc := range tests {
+	for _, tc := range append(tests, imStateTests...) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fn(t, open(t))
 		})
@@ -112,7 +112,8 @@ func setPresence(t *testing.T, s presence.Store, full, id string, available bool
 
 func equal(a, b presence.Session) bool {
 	return a.JID == b.JID && a.Node == b.Node && a.ID == b.ID && a.Available == b.Available &&
-		a.Priority == b.Priority && bytes.Equal(a.LastPresence, b.LastPresence) && a.Bound.Equal(b.Bound)
+		a.Priority == b.Priority && bytes.Equal(a.LastPresence, b.LastPresence) && a.Bound.Equal(b.Bound) &&
+		a.RosterRequested == b.RosterRequested
 }
 
 // wantSessions fails unless got holds exactly want, in order.
@@ -126,8 +127,8 @@ func wantSessions(t *testing.T, what string, got []presence.Session, want ...pre
 func describe(ss []presence.Session) string {
 	var out []string
 	for _, s := range ss {
-		out = append(out, fmt.Sprintf("{%s node=%s id=%s avail=%v prio=%d presence=%q bound=%d}",
-			s.JID, s.Node, s.ID, s.Available, s.Priority, s.LastPresence, s.Bound.UnixMilli()))
+		out = append(out, fmt.Sprintf("{%s node=%s id=%s avail=%v prio=%d presence=%q bound=%d roster=%v}",
+			s.JID, s.Node, s.ID, s.Available, s.Priority, s.LastPresence, s.Bound.UnixMilli(), s.RosterRequested))
 	}
 	return fmt.Sprint(out)
 }

@@ -324,6 +324,12 @@ func TestClusterIMAcrossNodes_RFC6121(t *testing.T) {
 			t.Errorf("carol's item for alice %+v: want to, no ask", it)
 		}
 	})
+
+	// The RFC 6121 state every router must share (im_routers_cluster_test.go);
+	// the last subtest kills a router.
+	env := c.imEnv(t)
+	t.Run("InterestedResourceGetsPushMadeByTheOtherRouter_2_1_6", func(t *testing.T) { interestedAcrossRouters(t, c, env) })
+	t.Run("DirectedPresenceTargetToldAfterTheRouterCrashed_4_6_3", func(t *testing.T) { directedAfterRouterCrash(t, c, env) })
 }
 
 func sorted(s []string) []string {
