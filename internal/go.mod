@@ -13,6 +13,7 @@ require (
 	github.com/switchboard-xmpp/switchboard/proto v0.0.0-00010101000000-000000000000
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

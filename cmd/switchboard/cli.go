@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/switchboard-xmpp/switchboard/internal/config"
 )
 
 // Exit codes.
@@ -48,8 +50,9 @@ const mainUsage = `Usage:
   switchboard help [serve|user]            print help
 
 Every flag can also be set with an environment variable: --c2s-listen is
-SWITCHBOARD_C2S_LISTEN. A flag wins over the environment; an empty variable
-counts as unset.
+SWITCHBOARD_C2S_LISTEN, or in the YAML file that --config (SWITCHBOARD_CONFIG)
+names, as "c2s-listen: :5222". A flag wins over the environment, which wins
+over the file; an empty variable or file value counts as unset.
 `
 
 // run is the whole command; main only adds the process around it.
@@ -193,6 +196,40 @@ func applyEnv(fs *flag.FlagSet, names []string, env lookupEnv) (map[string]strin
 		source[name] = envName(name)
 	}
 	return source, nil
+}
+
+// applyConfigFile sets, from the YAML file at path (see internal/config),
+// every flag that neither the command line nor the environment set, and
+// records in source where each value came from. Every key of the file must
+// name a flag of fs, whether or not its value is used.
+func applyConfigFile(fs *flag.FlagSet, path string, source map[string]string, env lookupEnv) error {
+	f, err := config.LoadFile(path)
+	if err != nil {
+		return usageError{err}
+	}
+	setBefore := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { setBefore[fl.Name] = true })
+	for _, e := range f.Entries() {
+		switch {
+		case e.Key == config.ConfigSetting:
+			return usageError{&config.FileError{Path: f.Path, Line: e.Line, Key: e.Key, Err: errors.New("a config file cannot name another one")}}
+		case fs.Lookup(e.Key) == nil:
+			return usageError{&config.FileError{Path: f.Path, Line: e.Line, Key: e.Key, Err: errors.New("no such setting (see switchboard help serve)")}}
+		}
+	}
+	for _, e := range f.Entries() {
+		if setBefore[e.Key] || e.Value == "" {
+			continue
+		}
+		if v, ok := env(envName(e.Key)); ok && v != "" {
+			continue
+		}
+		if err := setFlag(fs.Lookup(e.Key), e.Value); err != nil {
+			return usagef("%s %q: %v", f.Where(e), e.Value, err)
+		}
+		source[e.Key] = f.Where(e)
+	}
+	return nil
 }
 
 func setFlag(f *flag.Flag, v string) error {

@@ -122,6 +122,8 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		"SWITCHBOARD_C2S_LIMIT_EXEMPT":              "10.1.0.0/16, 2001:db8::1",
 		"SWITCHBOARD_S2S_MAX_INBOUND_PER_IP":        "4",
 	}
+	// Every setting above comes from a variable; the file sets nothing.
+	env["SWITCHBOARD_CONFIG"] = writeConfig(t, "# every setting is in the environment\n")
 	cfg, lo, err := parseServe(nil, envOf(env))
 	if err != nil {
 		t.Fatal(err)

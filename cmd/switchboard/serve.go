@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/services/c2s"
 	"github.com/switchboard-xmpp/switchboard/services/s2s"
 )
@@ -19,6 +20,7 @@ type serveFlags struct {
 	cfg   app.Config
 	log   logOptions
 	field map[string]string // app setting name -> flag name
+	file  string            // --config
 }
 
 func newServeFlags() *serveFlags {
@@ -33,6 +35,7 @@ func newServeFlags() *serveFlags {
 			s.field[setting] = name
 		}
 	}
+	str(&s.file, config.ConfigSetting, "", "YAML file of settings, one 'name: value' per line, names as the flags without '--'; flags and variables win over it")
 	str(&c.Domain, "domain", app.SettingDomain, "XMPP domain served")
 	str(&c.DataDir, "data-dir", app.SettingDataDir, "directory of the account database and self-signed certificates")
 	str(&c.C2SListen, "c2s-listen", app.SettingC2SListen, "client (STARTTLS) listen address, host:port; host empty or 0.0.0.0 for all interfaces")
@@ -125,6 +128,11 @@ func parseServe(args []string, env lookupEnv) (app.Config, logOptions, error) {
 	source, err := applyEnv(s.fs, s.names(), env)
 	if err != nil {
 		return app.Config{}, logOptions{}, err
+	}
+	if s.file != "" {
+		if err := applyConfigFile(s.fs, s.file, source, env); err != nil {
+			return app.Config{}, logOptions{}, err
+		}
 	}
 	for _, l := range s.cfg.Abuse.LimitSettings() {
 		if err := l.Check(); err != nil {

@@ -31,6 +31,8 @@ type settings struct {
 	healthListen string
 	redisAddr    string
 	redisPrefix  string
+	redisUser    string
+	redisPass    string
 	natsURL      string
 	prefix       string
 	reapInterval time.Duration
@@ -47,6 +49,8 @@ func declare(s *settings) *config.Set {
 	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
 	set.String(&s.redisAddr, "redis-addr", redisstore.DefaultAddr, "Redis server, host:port").Required()
 	set.String(&s.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key of this deployment")
+	set.String(&s.redisUser, "redis-username", "", "Redis ACL user; empty: the default user")
+	set.SecretString(&s.redisPass, "redis-password", "", "Redis password (AUTH); empty: none")
 	set.String(&s.natsURL, "nats-url", nats.DefaultURL, "NATS server URL(s), where removed sessions are announced").Required()
 	set.String(&s.prefix, "subject-prefix", bus.DefaultPrefix, "prefix of every NATS subject of this deployment").Required()
 	set.Duration(&s.reapInterval, "reap-interval", presence.DefaultReapInterval, "how often the sessions of c2s nodes whose heartbeat expired are removed")
@@ -87,7 +91,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	var store *redisstore.Store
 	err := health.Await(ctx, log, "Redis", s.redisAddr, s.startup, func(ctx context.Context) error {
 		var err error
-		store, err = redisstore.Open(ctx, redisstore.Config{Addr: s.redisAddr, Prefix: s.redisPrefix})
+		store, err = redisstore.Open(ctx, redisstore.Config{Addr: s.redisAddr, Prefix: s.redisPrefix, Username: s.redisUser, Password: s.redisPass})
 		return err
 	})
 	if err != nil {

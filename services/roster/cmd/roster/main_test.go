@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,11 +93,20 @@ func TestEachListenerServesHealthAndReflection(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
+	// The settings come from a config file, and the DSN, a secret, from a
+	// file of its own, as a mounted Kubernetes Secret gives it.
+	dir := t.TempDir()
+	dsnFile, configFile := filepath.Join(dir, "dsn"), filepath.Join(dir, "roster.yaml")
+	if err := os.WriteFile(dsnFile, []byte(testDSN()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf("grpc-listen: %q\ninternal-grpc-listen: %q\nhealth-listen: 127.0.0.1:0\npostgres-dsn-file: %s\npostgres-schema: %s\nnode-id: roster-test\n",
+		public, internal, dsnFile, schema(t))
+	if err := os.WriteFile(configFile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		done <- run(ctx, []string{
-			"--grpc-listen", public, "--internal-grpc-listen", internal, "--health-listen", "127.0.0.1:0",
-			"--postgres-dsn", testDSN(), "--postgres-schema", schema(t), "--node-id", "roster-test",
-		}, func(string) (string, bool) { return "", false }, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"--config", configFile}, func(string) (string, bool) { return "", false }, &bytes.Buffer{}, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -119,5 +131,29 @@ func TestEachListenerServesHealthAndReflection(t *testing.T) {
 		if got := services(t, tc.addr); !slices.Equal(got, want) {
 			t.Errorf("%s listener lists %q, want %q", tc.name, got, want)
 		}
+	}
+}
+
+// The DSN may hold a password, so the config file, which tends to be
+// shared, may not carry it: the error names the file, line and setting and
+// says where the DSN may come from instead, without showing it.
+func TestPostgresDSNInTheConfigFileIsRefused(t *testing.T) {
+	configFile := filepath.Join(t.TempDir(), "roster.yaml")
+	if err := os.WriteFile(configFile, []byte("node-id: r1\npostgres-dsn: postgres://u:hunter2@db/x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--config", configFile}, func(string) (string, bool) { return "", false }, &stdout, &stderr)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2; stderr: %s", code, stderr.String())
+	}
+	msg := stderr.String()
+	for _, want := range []string{"config file " + configFile + " line 2: postgres-dsn", "SWITCHBOARD_POSTGRES_DSN", "--postgres-dsn-file"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("stderr %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("stderr shows the password: %s", msg)
 	}
 }

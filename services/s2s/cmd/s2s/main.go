@@ -86,7 +86,7 @@ func declare(s *settings) *config.Set {
 	})
 	set.String(&s.dataDir, "data-dir", "./data", "directory of the self-signed certificate and of a generated dialback secret")
 	set.String(&s.caFile, "ca-file", "", "PEM roots that peer certificates are checked against; empty: the system roots")
-	set.String(&s.secret, "dialback-secret", "", "dialback secret shared by every s2s node of the domains (XEP-0185); prefer the variable or --dialback-secret-file, a flag shows in the process list")
+	set.String(&s.secret, "dialback-secret", "", "dialback secret shared by every s2s node of the domains (XEP-0185); prefer the variable or --dialback-secret-file, a flag shows in the process list").Secret()
 	set.String(&s.secretFile, "dialback-secret-file", "", "file holding the dialback secret; with neither this nor --dialback-secret one is generated into --data-dir (one node only)")
 	set.Func("host-map", "", "static addresses of peer domains, domain=host:port,... (bypasses DNS)", func(v string) error {
 		m, err := parseHostMap(v)
