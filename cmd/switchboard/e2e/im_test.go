@@ -315,6 +315,13 @@ func TestExtensionContentRoutedUntouched_RFC6120_8_4(t *testing.T) {
 	}
 }
 
+// TestEveryAdvertisedDiscoFeatureIsExercised_XEP0030 runs, for the server
+// and an account, the check of each feature its disco#info advertises
+// (internal/imtest); a feature with no check fails.
+func TestEveryAdvertisedDiscoFeatureIsExercised_XEP0030(t *testing.T) {
+	imtest.RunDiscoFeatures(t, startServer(t).imEnv())
+}
+
 // TestDiscoServerAndAccount_XEP0030 checks the server's and an account's
 // disco#info and their empty disco#items.
 func TestDiscoServerAndAccount_XEP0030(t *testing.T) {
