@@ -115,6 +115,36 @@ func TestClusterControlKickBroadcastAndDrainUnderLoad(t *testing.T) {
 	t.Run("KickIsSeenByTheClientOnly_RFC6120_4_9_3_15", func(t *testing.T) { kickSeen(t, c) })
 	t.Run("BroadcastReachesTheDomainsSessions", func(t *testing.T) { broadcastSeen(t, c) })
 	t.Run("DrainUnderLoadLosesNothing_RFC6120_4_9_3_19", func(t *testing.T) { drainUnderLoad(t, c, node1) })
+	t.Run("SIGTERMDrainsToTheRedirect", func(t *testing.T) { sigtermDrains(t, c) })
+}
+
+// sigtermDrains: c2s-2, run with --drain-redirect, sends its client to
+// that host at SIGTERM, and exits 0.
+func sigtermDrains(t *testing.T, c *cluster) {
+	node2 := c.adopt(t, "c2s-2", c.health("c2s-2"), "--drain-redirect", "c2s-3.localhost:5999")
+	c.createAccounts(t, "sig@localhost")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sig := loginInbox(t, ctx, c.env["C2S2_LISTEN"], "sig@localhost", "sig-secret", "s")
+	if err := node2.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sig.Done():
+	case <-ctx.Done():
+		t.Fatal("the session did not end after SIGTERM")
+	}
+	if addr, ok := client.RedirectAddr(sig.Err()); !ok || addr != "c2s-3.localhost:5999" {
+		t.Fatalf("session ended with %v, want see-other-host to the redirect", sig.Err())
+	}
+	select {
+	case <-node2.exited:
+	case <-ctx.Done():
+		t.Fatal("c2s-2 did not exit after SIGTERM")
+	}
+	if node2.err != nil {
+		t.Fatalf("c2s-2 exited with %v, want status 0", node2.err)
+	}
 }
 
 func kickSeen(t *testing.T, c *cluster) {
