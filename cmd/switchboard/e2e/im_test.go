@@ -24,10 +24,7 @@ import (
 // the router routes one sender's stanzas in order and publishes their
 // deliveries before the ping's result.
 
-const (
-	nsRoster = imtest.NSRoster
-	nsDelay  = "urn:xmpp:delay"
-)
+const nsRoster = imtest.NSRoster
 
 // imConn is a logged-in raw client (shared with the cluster suite).
 type imConn = imtest.Conn
@@ -50,60 +47,6 @@ func (s *server) imEnv() *imtest.Env {
 }
 
 func summary(ns []*node) []string { return imtest.Summary(ns) }
-
-// TestRosterSetPushedToEveryInterestedResource_RFC6121_2_1_6_and_2_3 adds,
-// updates and removes an item from one resource and checks the pushes
-// every resource that requested the roster gets, and the result.
-func TestRosterSetPushedToEveryInterestedResource_RFC6121_2_1_6_and_2_3(t *testing.T) {
-	s := startServer(t)
-	s.createAccounts(t, "alice", "bob")
-	phone := s.imLogin(t, "alice", "phone")
-	laptop := s.imLogin(t, "alice", "laptop")
-	phone.Roster()
-	laptop.Roster()
-	res, _ := phone.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' name='Bob'><group>Friends</group></item></query>")
-	if res.Attr("type") != "result" {
-		t.Fatalf("roster set: %s", res)
-	}
-	phone.Sync()
-	laptop.Sync()
-	for _, c := range []*imConn{phone, laptop} {
-		if len(c.Pushes) != 1 {
-			t.Fatalf("%s got %d pushes, want 1", c.Resource, len(c.Pushes))
-		}
-		it := c.Pushes[0].Child(nsRoster, "query").Child(nsRoster, "item")
-		if it.Attr("jid") != "bob@"+domain || it.Attr("name") != "Bob" || it.Attr("subscription") != "none" ||
-			it.Child(nsRoster, "group").Text != "Friends" || c.Pushes[0].Attr("to") != c.JID() {
-			t.Errorf("%s push %s", c.Resource, c.Pushes[0])
-		}
-	}
-	// 2.3.3: two items are refused.
-	res, _ = phone.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='a@"+domain+"'/><item jid='b@"+domain+"'/></query>")
-	if res.Attr("type") != "error" || res.Child(nsClient, "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "bad-request") == nil {
-		t.Errorf("two items: %s, want bad-request", res)
-	}
-	// 2.5: remove, pushed with subscription='remove'.
-	res, _ = laptop.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' subscription='remove'/></query>")
-	if res.Attr("type") != "result" {
-		t.Fatalf("remove: %s", res)
-	}
-	phone.Sync()
-	laptop.Sync()
-	for _, c := range []*imConn{phone, laptop} {
-		last := c.Pushes[len(c.Pushes)-1].Child(nsRoster, "query").Child(nsRoster, "item")
-		if last.Attr("subscription") != "remove" {
-			t.Errorf("%s last push %s, want a removal", c.Resource, last)
-		}
-	}
-	if items := phone.Roster(); len(items) != 0 {
-		t.Errorf("roster after remove has %d items", len(items))
-	}
-	// 2.5.3: removing what is not there.
-	res, _ = phone.IQ("set", "", "<query xmlns='"+nsRoster+"'><item jid='bob@"+domain+"' subscription='remove'/></query>")
-	if res.Child(nsClient, "error").Child("urn:ietf:params:xml:ns:xmpp-stanzas", "item-not-found") == nil {
-		t.Errorf("removing a missing item: %s, want item-not-found", res)
-	}
-}
 
 // TestRosterVersioningUnchangedAndIncremental_RFC6121_2_6 checks the
 // stream feature, then a get with the current ver (empty result) and with
@@ -162,157 +105,15 @@ func TestSubscriptionStatesAppendixA_RFC6121_3_and_A(t *testing.T) {
 	imtest.RunAppendixA(t, startServer(t).imEnv())
 }
 
-// TestPresenceToSubscribersProbesAndLogout_RFC6121_4 sets up a mutual
-// subscription and checks broadcast on initial presence, the answer to the
-// implied probe, an update, and unavailable at logout.
-func TestPresenceToSubscribersProbesAndLogout_RFC6121_4(t *testing.T) {
-	s := startServer(t)
-	s.createAccounts(t, "alice", "bob", "carol")
-	alice := s.imLogin(t, "alice", "phone")
-	bob := s.imLogin(t, "bob", "desk")
-	for _, c := range []*imConn{alice, bob} {
-		c.Roster()
-		c.Send("<presence/>")
-		c.Sync()
-	}
-	for _, p := range [][2]*imConn{{alice, bob}, {bob, alice}} {
-		p[0].Send("<presence to='" + bare(p[1].Local).String() + "' type='subscribe'/>")
-		p[0].Sync()
-		p[1].Sync()
-		p[1].Send("<presence to='" + bare(p[0].Local).String() + "' type='subscribed'/>")
-		p[1].Sync()
-		p[0].Sync()
-	}
-	// Bob's second resource logs in: alice sees it; it learns alice's
-	// presence from the probe answer.
-	tablet := s.imLogin(t, "bob", "tablet")
-	tablet.Send("<presence><priority>3</priority></presence>")
-	got := summary(tablet.Sync())
-	if !slices.Contains(got, "available<alice>") {
-		t.Errorf("new resource got %v, want alice's presence (4.3.2)", got)
-	}
-	if got := summary(alice.Sync()); !slices.Equal(got, []string{"available<bob>"}) {
-		t.Errorf("alice got %v, want bob's new resource (4.2.2)", got)
-	}
-	if got := summary(bob.Sync()); !slices.Equal(got, []string{"available<bob>"}) {
-		t.Errorf("bob's other resource got %v, want the tablet's presence", got)
-	}
-	// Directed presence to carol, who is no contact.
-	carol := s.imLogin(t, "carol", "x")
-	carol.Send("<presence/>")
-	carol.Sync()
-	alice.Send("<presence to='carol@" + domain + "/x'/>")
-	alice.Sync()
-	if got := summary(carol.Sync()); !slices.Equal(got, []string{"available<alice>"}) {
-		t.Errorf("carol got %v, want the directed presence", got)
-	}
-	// Alice logs out: bob's two resources and carol learn it.
-	alice.Send("<presence type='unavailable'/>")
-	alice.Sync()
-	for _, c := range []*imConn{bob, tablet, carol} {
-		if got := summary(c.Sync()); !slices.Equal(got, []string{"unavailable<alice>"}) {
-			t.Errorf("%s/%s got %v, want alice unavailable (4.5.2, 4.6.3)", c.Local, c.Resource, got)
-		}
-	}
-}
-
-// TestOfflineMessagesDeliveredWithDelayInOrder_XEP0160 sends to an
-// account with no available resource and checks the delivery after its
-// next initial presence, in order, with the delay stamp, exactly once.
-func TestOfflineMessagesDeliveredWithDelayInOrder_XEP0160(t *testing.T) {
-	s := startServer(t)
-	s.createAccounts(t, "alice", "bob")
-	alice := s.imLogin(t, "alice", "phone")
-	alice.Send("<presence/>")
-	alice.Sync()
-	for i := 1; i <= 3; i++ {
-		alice.Send(fmt.Sprintf("<message to='bob@%s' type='chat' id='m%d'><body>%d</body><x xmlns='urn:example:ext'>kept</x></message>", domain, i, i))
-	}
-	if got := alice.Sync(); len(got) != 0 {
-		t.Errorf("sender got %v, want nothing (stored)", summary(got))
-	}
-	if res, _ := alice.IQ("get", domain, "<query xmlns='http://jabber.org/protocol/disco#info'/>"); !strings.Contains(res.String(), "msgoffline") {
-		t.Errorf("server disco#info %s lacks msgoffline", res)
-	}
-	start := time.Now().UTC().Add(-time.Minute)
-	bob := s.imLogin(t, "bob", "desk")
-	bob.Send("<presence/>")
-	got := bob.Sync()
-	var bodies []string
-	for _, n := range got {
-		if !n.Is(nsClient, "message") {
-			continue
-		}
-		bodies = append(bodies, n.Child(nsClient, "body").Text)
-		d := n.Child(nsDelay, "delay")
-		if d == nil || d.Attr("from") != domain {
-			t.Errorf("offline message without delay from the domain: %s", n)
-			continue
-		}
-		if ts, err := time.Parse(time.RFC3339Nano, d.Attr("stamp")); err != nil || ts.Before(start) {
-			t.Errorf("delay stamp %q: %v", d.Attr("stamp"), err)
-		}
-		if n.Child("urn:example:ext", "x") == nil {
-			t.Errorf("extension lost: %s", n)
-		}
-	}
-	if !slices.Equal(bodies, []string{"1", "2", "3"}) {
-		t.Errorf("offline messages %v, want 1 2 3 in order", bodies)
-	}
-	// Deleted once delivered: the next login gets none.
-	again := s.imLogin(t, "bob", "laptop")
-	again.Send("<presence/>")
-	for _, n := range again.Sync() {
-		if n.Is(nsClient, "message") {
-			t.Errorf("offline message delivered twice: %s", n)
-		}
-	}
-}
-
-// TestPendingRequestDeliveredAtLogin_RFC6121_3_1_3 sends a subscription
-// request to an offline user and checks that it arrives, extension
-// included, with the user's next initial presence.
-func TestPendingRequestDeliveredAtLogin_RFC6121_3_1_3(t *testing.T) {
-	s := startServer(t)
-	s.createAccounts(t, "alice", "bob")
-	alice := s.imLogin(t, "alice", "phone")
-	alice.Send("<presence to='bob@" + domain + "' type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>Al</nick></presence>")
-	alice.Sync()
-	bob := s.imLogin(t, "bob", "desk")
-	bob.Send("<presence/>")
-	var req *node
-	for _, n := range bob.Sync() {
-		if n.Is(nsClient, "presence") && n.Attr("type") == "subscribe" {
-			req = n
-		}
-	}
-	if req == nil || req.Attr("from") != "alice@"+domain || req.Child("http://jabber.org/protocol/nick", "nick") == nil {
-		t.Fatalf("pending request at login: %v", req)
-	}
-}
-
-// TestExtensionContentRoutedUntouched_RFC6120_8_4 sends a message with
-// unknown extension elements, attributes and text to a full JID and
-// checks the recipient gets them byte for byte in meaning.
-func TestExtensionContentRoutedUntouched_RFC6120_8_4(t *testing.T) {
-	s := startServer(t)
-	s.createAccounts(t, "alice", "bob")
-	alice := s.imLogin(t, "alice", "phone")
-	bob := s.imLogin(t, "bob", "desk")
-	bob.Send("<presence/>")
-	bob.Sync()
-	alice.Send("<message to='bob@" + domain + "/desk' id='x1'><body>b</body>" +
-		"<payload xmlns='urn:example:ext' a='1'><inner xmlns='urn:example:other' k='v'>text &amp; more</inner></payload></message>")
-	alice.Sync()
-	got := bob.Sync()
-	if len(got) != 1 {
-		t.Fatalf("bob got %v", summary(got))
-	}
-	p := got[0].Child("urn:example:ext", "payload")
-	in := p.Child("urn:example:other", "inner")
-	if p == nil || p.Attr("a") != "1" || in == nil || in.Attr("k") != "v" || in.Text != "text & more" {
-		t.Errorf("extension changed: %s", got[0])
-	}
+// TestIMScenarios_RFC6121_2_to_4_and_XEP0160 runs the roster, presence,
+// offline and extension scenarios of internal/imtest (each a subtest named
+// after its section), shared with the cluster suite: pushes to every
+// interested resource (2.1.6), presence broadcast, probes, directed
+// presence and logout (4), offline messages in order with delay
+// (XEP-0160), the pending request at login (3.1.3), extension content
+// untouched (RFC 6120 8.4).
+func TestIMScenarios_RFC6121_2_to_4_and_XEP0160(t *testing.T) {
+	imtest.RunScenarios(t, startServer(t).imEnv())
 }
 
 // TestEveryAdvertisedDiscoFeatureIsExercised_XEP0030 runs, for the server

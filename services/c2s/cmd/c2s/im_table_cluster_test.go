@@ -51,7 +51,8 @@ func (c *cluster) imEnv(t *testing.T) *imtest.Env {
 }
 
 // clusterIMTables runs the whole Appendix A subscription table (72 cells),
-// the section 8.5 delivery matrix and the disco feature checks on c (a part of
+// the section 8.5 delivery matrix, the disco feature checks and the
+// roster, presence and offline scenarios on c (a part of
 // TestClusterIMAcrossNodes_RFC6121, which starts the cluster once).
 func clusterIMTables(t *testing.T, c *cluster) {
 	env := c.imEnv(t)
@@ -62,4 +63,5 @@ func clusterIMTables(t *testing.T, c *cluster) {
 	t.Run("DeliveryMatrix_8_5", func(t *testing.T) { imtest.RunDeliveryMatrix(t, env) })
 	t.Logf("delivery matrix: %v", time.Since(start).Round(time.Millisecond))
 	t.Run("EveryAdvertisedDiscoFeatureIsExercised_XEP0030", func(t *testing.T) { imtest.RunDiscoFeatures(t, env) })
+	t.Run("Scenarios", func(t *testing.T) { imtest.RunScenarios(t, env) })
 }
