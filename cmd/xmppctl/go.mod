@@ -1,0 +1,59 @@
+module github.com/switchboard-xmpp/switchboard/cmd/xmppctl
+
+go 1.26.0
+
+// The tool needs only the generated admin API. The one-process server
+// (cmd/switchboard/app) is imported by the tests alone.
+replace (
+	github.com/switchboard-xmpp/switchboard/cmd/switchboard => ../switchboard
+	github.com/switchboard-xmpp/switchboard/internal => ../../internal
+	github.com/switchboard-xmpp/switchboard/proto => ../../proto
+	github.com/switchboard-xmpp/switchboard/services/c2s => ../../services/c2s
+	github.com/switchboard-xmpp/switchboard/services/presence => ../../services/presence
+	github.com/switchboard-xmpp/switchboard/services/roster => ../../services/roster
+	github.com/switchboard-xmpp/switchboard/services/router => ../../services/router
+	github.com/switchboard-xmpp/switchboard/services/s2s => ../../services/s2s
+	github.com/switchboard-xmpp/switchboard/xmpp => ../../xmpp
+)
+
+require (
+	github.com/switchboard-xmpp/switchboard/cmd/switchboard v0.0.0-00010101000000-000000000000
+	github.com/switchboard-xmpp/switchboard/proto v0.0.0-00010101000000-000000000000
+	github.com/switchboard-xmpp/switchboard/services/router v0.0.0-00010101000000-000000000000
+	github.com/switchboard-xmpp/switchboard/xmpp v0.0.0-00010101000000-000000000000
+	golang.org/x/term v0.47.0
+	google.golang.org/grpc v1.85.0
+	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
+	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/google/go-tpm v0.9.8 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/minio/highwayhash v1.0.4 // indirect
+	github.com/nats-io/jwt/v2 v2.8.2 // indirect
+	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	github.com/switchboard-xmpp/switchboard/internal v0.0.0-00010101000000-000000000000 // indirect
+	github.com/switchboard-xmpp/switchboard/services/c2s v0.0.0-00010101000000-000000000000 // indirect
+	github.com/switchboard-xmpp/switchboard/services/presence v0.0.0-00010101000000-000000000000 // indirect
+	github.com/switchboard-xmpp/switchboard/services/roster v0.0.0-00010101000000-000000000000 // indirect
+	github.com/switchboard-xmpp/switchboard/services/s2s v0.0.0-00010101000000-000000000000 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/net v0.61.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+	modernc.org/libc v1.80.1 // indirect
+	modernc.org/mathutil v1.7.1 // indirect
+	modernc.org/memory v1.12.1 // indirect
+	modernc.org/sqlite v1.62.0 // indirect
+)
