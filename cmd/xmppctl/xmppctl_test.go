@@ -347,3 +347,60 @@ func token(t *testing.T, file string) string {
 	t.Fatal("no token")
 	return ""
 }
+
+func TestSessionsBroadcastDisableAndDrain(t *testing.T) {
+	s := startServer(t)
+	s.ok(t, "alice-pw\n", "account", "create", "alice@localhost")
+	s.ok(t, "bob-pw\n", "account", "create", "bob@localhost")
+	alice := s.login(t, "alice@localhost", "alice-pw")
+	bob := s.login(t, "bob@localhost", "bob-pw")
+
+	if out := s.ok(t, "", "session", "list", "alice@localhost"); !strings.Contains(out, "alice@localhost/ctl") || !strings.Contains(out, "ctl-node") {
+		t.Errorf("session list:\n%s", out)
+	}
+	if out := s.ok(t, "", "session", "count"); !strings.Contains(out, "ctl-node") || !strings.Contains(out, "TOTAL") {
+		t.Errorf("session count:\n%s", out)
+	}
+	var count struct {
+		Total int `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(s.ok(t, "", "session", "count", "-o", "json")), &count); err != nil || count.Total != 2 {
+		t.Errorf("session count json: %+v %v", count, err)
+	}
+
+	if out := s.ok(t, "", "broadcast", "--type", "headline", "--body", "restart at noon"); out != "delivered to 2 session(s)\n" {
+		t.Errorf("broadcast printed %q", out)
+	}
+	alice.wait(t, "restart at noon")
+	bob.wait(t, "restart at noon")
+
+	s.ok(t, "", "session", "kick", "bob@localhost/ctl", "--reason", "bye bob")
+	waitDone(t, bob.Client)
+	var se *stream.Error
+	if !errors.As(bob.Err(), &se) || se.Condition != stream.PolicyViolation || se.Text != "bye bob" {
+		t.Errorf("bob's session ended with %v", bob.Err())
+	}
+
+	if out := s.ok(t, "", "account", "disable", "alice@localhost", "--reason", "audit"); out != "disabled alice@localhost (1 session(s) closed)\n" {
+		t.Errorf("disable printed %q", out)
+	}
+	waitDone(t, alice.Client)
+	if out := s.ok(t, "", "account", "list"); !strings.Contains(out, "alice@localhost  true") {
+		t.Errorf("list after disable:\n%s", out)
+	}
+	s.ok(t, "", "account", "enable", "alice@localhost")
+	s.login(t, "alice@localhost", "alice-pw")
+
+	if out := s.ok(t, "", "node", "drain", "ctl-node", "--mode", "system-shutdown", "--deadline", "5s"); out != "draining ctl-node (1 session(s) when it began)\n" {
+		t.Errorf("drain printed %q", out)
+	}
+}
+
+func waitDone(t *testing.T, c *client.Client) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still connected 10s later", c.JID())
+	}
+}

@@ -404,3 +404,163 @@ func TestAdminClusterStatusAndDrainOfAnUnknownNode(t *testing.T) {
 	_, err = e.api.DrainNode(e.ctx, &adminv1.DrainNodeRequest{Node: "test-node", Mode: adminv1.DrainMode_DRAIN_MODE_SEE_OTHER_HOST})
 	wantCode(t, "see-other-host without redirect", err, codes.InvalidArgument)
 }
+func TestAdminDisableAndDeleteCloseSessions(t *testing.T) {
+	e := startAdminApp(t)
+	e.create(t, "alice@localhost", "alice-pw")
+	e.create(t, "bob@localhost", "bob-pw")
+	phone := e.login(t, "alice@localhost", "alice-pw", "phone", true)
+	desk := e.login(t, "alice@localhost", "alice-pw", "desk", false)
+
+	r, err := e.api.SetAccountDisabled(e.ctx, &adminv1.SetAccountDisabledRequest{Jid: "alice@localhost", Disabled: true, Reason: "abuse report 42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionsClosed != 2 {
+		t.Errorf("sessions closed %d, want 2", r.SessionsClosed)
+	}
+	for _, c := range []*recorder{phone, desk} {
+		se := streamError(t, c.Client)
+		if se.Condition != stream.PolicyViolation || se.Text != "abuse report 42" {
+			t.Errorf("stream error %v, want policy-violation with the reason", se)
+		}
+	}
+	if _, err := client.Dial(e.ctx, client.Config{JID: jid.MustParse("alice@localhost"), Password: "alice-pw", Addr: e.c2s, InsecureSkipVerify: true}); err == nil {
+		t.Error("a disabled account logged in")
+	}
+	l, err := e.api.ListAccounts(e.ctx, &adminv1.ListAccountsRequest{})
+	if err != nil || len(l.Accounts) != 2 || !l.Accounts[0].Disabled || l.Accounts[1].Disabled {
+		t.Errorf("ListAccounts %v %v, want alice disabled and bob not", l, err)
+	}
+	if _, err := e.api.SetAccountDisabled(e.ctx, &adminv1.SetAccountDisabledRequest{Jid: "alice@localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	again := e.login(t, "alice@localhost", "alice-pw", "phone", false)
+
+	d, err := e.api.DeleteAccount(e.ctx, &adminv1.DeleteAccountRequest{Jid: "alice@localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.SessionsClosed != 1 {
+		t.Errorf("DeleteAccount closed %d sessions, want 1", d.SessionsClosed)
+	}
+	if se := streamError(t, again.Client); se.Condition != stream.PolicyViolation {
+		t.Errorf("stream error %v, want policy-violation", se)
+	}
+	_, err = e.api.DeleteAccount(e.ctx, &adminv1.DeleteAccountRequest{Jid: "alice@localhost"})
+	wantCode(t, "second delete", err, codes.NotFound)
+	_, err = e.api.SetAccountDisabled(e.ctx, &adminv1.SetAccountDisabledRequest{Jid: "alice@localhost", Disabled: true})
+	wantCode(t, "disable a deleted account", err, codes.NotFound)
+}
+
+func TestAdminSessions(t *testing.T) {
+	e := startAdminApp(t)
+	e.create(t, "alice@localhost", "alice-pw")
+	phone := e.login(t, "alice@localhost", "alice-pw", "phone", true)
+	e.login(t, "alice@localhost", "alice-pw", "desk", false)
+
+	l, err := e.api.ListSessions(e.ctx, &adminv1.ListSessionsRequest{Jid: "alice@localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*adminv1.Session{}
+	for _, s := range l.Sessions {
+		got[s.Jid] = s
+	}
+	if len(got) != 2 || got["alice@localhost/phone"] == nil || got["alice@localhost/desk"] == nil {
+		t.Fatalf("sessions %v, want phone and desk", l.Sessions)
+	}
+	if p := got["alice@localhost/phone"]; !p.Available || p.Node != "test-node" || p.SessionId == "" || p.BoundUnixMs == 0 {
+		t.Errorf("phone session %v", p)
+	}
+	if got["alice@localhost/desk"].Available {
+		t.Errorf("desk sent no presence but is available")
+	}
+	one, err := e.api.ListSessions(e.ctx, &adminv1.ListSessionsRequest{Jid: "alice@localhost/desk"})
+	if err != nil || len(one.Sessions) != 1 || one.Sessions[0].Jid != "alice@localhost/desk" {
+		t.Errorf("ListSessions of a full JID: %v %v", one, err)
+	}
+	_, err = e.api.ListSessions(e.ctx, &adminv1.ListSessionsRequest{Jid: "not a jid@"})
+	wantCode(t, "ListSessions of a bad JID", err, codes.InvalidArgument)
+
+	c, err := e.api.CountSessions(e.ctx, &adminv1.CountSessionsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Total != 2 || len(c.Nodes) != 1 || c.Nodes[0].Node != "test-node" || c.Nodes[0].Sessions != 2 {
+		t.Errorf("CountSessions %v, want 2 on test-node", c)
+	}
+
+	if _, err := e.api.KickSession(e.ctx, &adminv1.KickSessionRequest{Jid: "alice@localhost/phone", Reason: "maintenance"}); err != nil {
+		t.Fatal(err)
+	}
+	se := streamError(t, phone.Client)
+	if se.Condition != stream.PolicyViolation || se.Text != "maintenance" {
+		t.Errorf("kicked with %v, want policy-violation 'maintenance'", se)
+	}
+	_, err = e.api.KickSession(e.ctx, &adminv1.KickSessionRequest{Jid: "alice@localhost/phone"})
+	wantCode(t, "kick a closed session", err, codes.NotFound)
+	_, err = e.api.KickSession(e.ctx, &adminv1.KickSessionRequest{Jid: "alice@localhost"})
+	wantCode(t, "kick a bare JID", err, codes.InvalidArgument)
+}
+
+func TestAdminBroadcast(t *testing.T) {
+	e := startAdminApp(t)
+	e.create(t, "alice@localhost", "alice-pw")
+	e.create(t, "bob@localhost", "bob-pw")
+	alice := e.login(t, "alice@localhost", "alice-pw", "phone", true)
+	bob := e.login(t, "bob@localhost", "bob-pw", "desk", false)
+
+	r, err := e.api.Broadcast(e.ctx, &adminv1.BroadcastRequest{Type: adminv1.MessageType_MESSAGE_TYPE_HEADLINE, Body: "server restarts at noon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Delivered != 2 || len(r.FailedNodes) != 0 {
+		t.Errorf("Broadcast %v, want 2 delivered", r)
+	}
+	for _, c := range []*recorder{alice, bob} {
+		m := c.waitMessage(t, "broadcast to "+c.JID().String(), func(m *dom.Element) bool {
+			return m.ChildText(stream.NSClient, "body") == "server restarts at noon"
+		})
+		if m.Attr("from") != "localhost" || m.Attr("to") != c.JID().String() || m.Attr("type") != "headline" {
+			t.Errorf("%s got %s", c.JID(), m)
+		}
+	}
+	r, err = e.api.Broadcast(e.ctx, &adminv1.BroadcastRequest{Body: "available only", AvailableOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Delivered != 1 {
+		t.Errorf("available-only broadcast delivered %d, want 1 (bob sent no presence)", r.Delivered)
+	}
+	alice.waitMessage(t, "available-only broadcast", func(m *dom.Element) bool {
+		return m.ChildText(stream.NSClient, "body") == "available only"
+	})
+	_, err = e.api.Broadcast(e.ctx, &adminv1.BroadcastRequest{Domain: "example.org", Body: "x"})
+	wantCode(t, "broadcast to a foreign domain", err, codes.InvalidArgument)
+}
+
+
+func TestAdminDrainNodeRedirectsItsClients(t *testing.T) {
+	e := startAdminApp(t)
+	e.create(t, "alice@localhost", "alice-pw")
+	alice := e.login(t, "alice@localhost", "alice-pw", "phone", true)
+	r, err := e.api.DrainNode(e.ctx, &adminv1.DrainNodeRequest{
+		Node: "test-node", Mode: adminv1.DrainMode_DRAIN_MODE_SEE_OTHER_HOST, Redirect: "other.example.net:5222", DeadlineSeconds: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Sessions != 1 {
+		t.Errorf("DrainNode: %d sessions at the start, want 1", r.Sessions)
+	}
+	se := streamError(t, alice.Client)
+	if se.Condition != stream.SeeOtherHost || se.Host != "other.example.net:5222" {
+		t.Errorf("drained with %v (host %q), want see-other-host other.example.net:5222", se, se.Host)
+	}
+	// A drained node ends: Run returns, which startApp's cleanup checks.
+	select {
+	case <-e.app.done:
+	case <-time.After(15 * time.Second):
+		t.Error("the drained node still runs 15s later")
+	}
+}
