@@ -2,6 +2,8 @@ package client
 
 import (
 	"bytes"
+	"net"
+	"strconv"
 	"testing"
 	"unicode/utf8"
 
@@ -57,6 +59,27 @@ func FuzzMessageRoundTrip(f *testing.F) {
 		if got.ID != m.ID || got.From != m.From || got.To != m.To || got.Type != m.Type || got.Lang != m.Lang ||
 			got.Subject != m.Subject || got.Body != m.Body || got.Thread != m.Thread || len(got.Extra) != 0 {
 			t.Errorf("sent %+v\nparsed %+v\nwire %q", m, got, wire)
+		}
+	})
+}
+
+// FuzzRedirectAddr: whatever a server puts in <see-other-host/>, the
+// address the client would dial is a host:port with a port in range.
+func FuzzRedirectAddr(f *testing.F) {
+	for _, s := range []string{"c2s-2.example.net", "h:5222", "[2001:db8::1]", "2001:db8::1", "[::1]:1", "a:b:c", ":", "[", "h:99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		addr, ok := RedirectAddr(&stream.Error{Condition: stream.SeeOtherHost, Host: host})
+		if !ok {
+			return
+		}
+		h, port, err := net.SplitHostPort(addr)
+		if err != nil || h == "" {
+			t.Fatalf("%q gave %q: %v", host, addr, err)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			t.Fatalf("%q gave port %q", host, port)
 		}
 	})
 }

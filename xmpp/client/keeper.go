@@ -149,22 +149,36 @@ func RedirectAddr(err error) (addr string, ok bool) {
 		return "", false
 	}
 	h := strings.TrimSpace(se.Host)
-	if h == "" || strings.ContainsAny(h, " \t\r\n/") {
-		return "", false
-	}
-	if host, port, err := net.SplitHostPort(h); err == nil {
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" {
+	port := defaultClientPort
+	if host, p, err := net.SplitHostPort(h); err == nil {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return "", false
 		}
-		return h, true
-	}
-	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h, port = host, p
+	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1] // an IPv6 address without a port
 	}
-	if strings.Contains(h, ":") && net.ParseIP(h) == nil {
+	if !redirectHost(h) {
 		return "", false
 	}
-	return net.JoinHostPort(h, defaultClientPort), true
+	return net.JoinHostPort(h, port), true
+}
+
+// redirectHost reports whether h is an IP address or looks like a domain
+// name.
+func redirectHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Client returns the current session, or nil between sessions.
