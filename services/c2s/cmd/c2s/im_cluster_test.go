@@ -259,6 +259,10 @@ func TestClusterIMAcrossNodes_RFC6121(t *testing.T) {
 		send(t, alice, "message", func(ctx context.Context) error {
 			return alice.SendMessage(ctx, client.Message{To: bob.JID().Bare(), Type: client.MessageChat, Body: body, ID: "off1"})
 		})
+		// alice's stanzas are routed in order: once her ping is answered
+		// the message was stored. Without this wait bob's next login could
+		// come first and get it live, without a delay stamp.
+		send(t, alice, "ping", func(ctx context.Context) error { return alice.Ping(ctx, alice.JID().Domain()) })
 		// No resource can take it: it is stored, and bob's next login on
 		// c2s-2 gets it after his initial presence.
 		bob = imDial(t, node2, "bob@localhost", "tablet")
