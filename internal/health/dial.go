@@ -15,9 +15,10 @@ import (
 // DialServing connects to the gRPC service name at addr and waits up to
 // timeout until its standard health service answers SERVING, so a binary
 // starts only once the services it needs are there (the error names the
-// service and the address).
-func DialServing(ctx context.Context, log *slog.Logger, name, addr string, f grpcx.TLSFiles, timeout time.Duration) (*grpc.ClientConn, error) {
-	cc, err := grpcx.NewClient(addr, f)
+// service and the address). opts are added to the connection's options
+// (grpcx.Observe's).
+func DialServing(ctx context.Context, log *slog.Logger, name, addr string, f grpcx.TLSFiles, timeout time.Duration, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	cc, err := grpcx.NewClient(addr, f, opts...)
 	if err != nil {
 		return nil, err
 	}

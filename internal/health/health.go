@@ -25,6 +25,8 @@ type Probe struct {
 	ready    atomic.Bool
 	stopping atomic.Bool
 
+	metrics atomic.Pointer[http.Handler]
+
 	mu       sync.Mutex
 	grpc     []*health.Server
 	services []string
@@ -109,10 +111,22 @@ func (p *Probe) Ready() error {
 	return nil
 }
 
+// ServeMetrics makes the health listener also serve h at GET /metrics
+// (internal/metrics Registry.Handler). Without it /metrics answers 404.
+func (p *Probe) ServeMetrics(h http.Handler) { p.metrics.Store(&h) }
+
 // Handler serves GET /healthz (200 while the process is up and not
-// stopping: liveness) and GET /readyz (200 while Ready: readiness).
+// stopping: liveness), GET /readyz (200 while Ready: readiness) and GET
+// /metrics (see ServeMetrics).
 func (p *Probe) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if h := p.metrics.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if p.stopping.Load() {
 			http.Error(w, "stopping", http.StatusServiceUnavailable)

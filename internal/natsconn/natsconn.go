@@ -14,9 +14,18 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/health"
 )
 
+// Hooks hear of a connection's events besides the log lines, for metrics
+// (internal/metrics NATSClient).
+type Hooks interface {
+	Disconnected()
+	Reconnected()
+	Error()
+}
+
 // Connect connects to url under the client name, waiting up to timeout for
-// a first connection (the error names NATS and the URL).
-func Connect(ctx context.Context, log *slog.Logger, url, name string, timeout time.Duration) (*nats.Conn, error) {
+// a first connection (the error names NATS and the URL). Every event is
+// logged and told to hooks.
+func Connect(ctx context.Context, log *slog.Logger, url, name string, timeout time.Duration, hooks ...Hooks) (*nats.Conn, error) {
 	var nc *nats.Conn
 	err := health.Await(ctx, log, "NATS", url, timeout, func(context.Context) error {
 		var err error
@@ -31,9 +40,15 @@ func Connect(ctx context.Context, log *slog.Logger, url, name string, timeout ti
 					return // our own stop
 				}
 				log.Warn("NATS disconnected; reconnecting", "err", err)
+				for _, h := range hooks {
+					h.Disconnected()
+				}
 			}),
 			nats.ReconnectHandler(func(c *nats.Conn) {
 				log.Info("NATS reconnected", "url", c.ConnectedUrl())
+				for _, h := range hooks {
+					h.Reconnected()
+				}
 			}),
 			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 				subject := ""
@@ -41,6 +56,9 @@ func Connect(ctx context.Context, log *slog.Logger, url, name string, timeout ti
 					subject = sub.Subject
 				}
 				log.Error("NATS error", "subject", subject, "err", err)
+				for _, h := range hooks {
+					h.Error()
+				}
 			}),
 		)
 		return err

@@ -29,6 +29,7 @@ const ackWindow = 128
 type pendingAck struct {
 	f  jetstream.PubAckFuture
 	el *dom.Element // for the error reply
+	at time.Time    // when it was published
 }
 
 // publish sends a stamped stanza to the route partition of this session's
@@ -52,6 +53,8 @@ func (c *conn) publish(el *dom.Element, to jid.JID) error {
 		Raw:    el.Marshal(),
 		Seq:    c.seq,
 	}
+	at := time.Now()
+	env.SentUnixNano = at.UnixNano()
 	b, err := proto.Marshal(env)
 	var f jetstream.PubAckFuture
 	if err == nil {
@@ -67,7 +70,8 @@ func (c *conn) publish(el *dom.Element, to jid.JID) error {
 		c.seq--
 		return fmt.Errorf("c2s: publish: %w", err)
 	}
-	c.acks <- pendingAck{f: f, el: el}
+	c.srv.cfg.Metrics.StanzaIn(int32(env.Kind))
+	c.acks <- pendingAck{f: f, el: el, at: at}
 	return nil
 }
 
@@ -81,7 +85,9 @@ func (c *conn) ackLoop() {
 	for p := range c.acks {
 		select {
 		case <-p.f.Ok():
+			c.srv.cfg.Metrics.Published(p.at, true)
 		case err := <-p.f.Err():
+			c.srv.cfg.Metrics.Published(p.at, false)
 			c.logger().Warn("the route stream did not accept a stanza", "err", err, "id", p.el.Attr("id"))
 			if p.el.Attr("type") == "unavailable" && p.el.Attr("to") == "" && c.closing.Load() {
 				continue // the final presence of a closed stream: nobody to tell
@@ -199,6 +205,7 @@ func (dd *dedupe) sweep(now time.Time) {
 // publish is acknowledged by the stream; a failure is logged, as nobody
 // is left to tell.
 func (s *Server) handBack(d *busv1.Delivery, why string) {
+	s.cfg.Metrics.HandedBack()
 	failed := make([]*busv1.Origin, 0, len(d.Failed)+1)
 	failed = append(failed, d.Failed...)
 	failed = append(failed, &busv1.Origin{Node: s.cfg.Node, Session: d.Session})

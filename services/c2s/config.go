@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -157,6 +158,8 @@ type Config struct {
 	Stream bus.StreamOptions
 	// Logger receives the server's log; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics receives the node's metrics; nil means none.
+	Metrics *metrics.C2S
 }
 
 // withDefaults validates c and fills in defaults. Errors name the setting.

@@ -259,6 +259,7 @@ func (c *conn) closeWith(serr *stream.Error, drain, readOn bool) {
 		c.drainOnClose = drain
 		c.closing.Store(true)
 		if serr != nil {
+			c.srv.cfg.Metrics.StreamError(string(serr.Condition))
 			c.logger().Info("stream error", "condition", string(serr.Condition), "text", serr.Text)
 		}
 		close(c.closeReq)

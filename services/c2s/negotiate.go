@@ -361,6 +361,7 @@ func (c *conn) saslFail(err error, mech string) error {
 	}
 	f = c.authFailed(f)
 	c.failures++
+	c.srv.cfg.Metrics.AuthFailure(mech, string(f.Condition))
 	c.logger().Info("authentication failed", "condition", string(f.Condition), "mechanism", mech, "failures", c.failures)
 	if werr := c.sendElement(f.Element()); werr != nil {
 		return werr

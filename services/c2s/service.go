@@ -50,6 +50,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
@@ -171,6 +172,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("c2s: %w", err)
 	}
 	s.js = js
+	s.cfg.Metrics.SetState(s.metricsState)
 	sub, err := s.cfg.NATS.Subscribe(s.cfg.Subjects.Node(s.cfg.Node), s.onDelivery)
 	if err != nil {
 		s.closeListeners()
@@ -464,11 +466,32 @@ func (s *Server) onDelivery(m *nats.Msg) {
 			return
 		}
 		c.seen.record(&d, time.Now())
+		s.cfg.Metrics.StanzaOut(int32(d.GetKind()))
 	case busv1.Action_ACTION_CLOSE_CONFLICT:
 		c.close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session bound to the same address"}, true)
 	default:
 		s.log.Warn("delivery with an unknown action", "action", d.GetAction().String(), "session", d.GetSession())
 	}
+}
+
+// metricsState counts the node's connections by state and what waits in
+// their outbound queues, when the metrics are scraped.
+func (s *Server) metricsState() metrics.C2SState {
+	var st metrics.C2SState
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		switch {
+		case c.closing.Load():
+			st.Closing++
+		case c.isBound():
+			st.Bound++
+		default:
+			st.Negotiating++
+		}
+		st.Queued += len(c.queue)
+	}
+	return st
 }
 
 // randomID returns 128 random bits in lower-case base32, for stream ids,

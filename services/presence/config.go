@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 )
 
 // Config configures the presence service.
@@ -27,6 +28,8 @@ type Config struct {
 	// ReapInterval is how often the Reaper looks for dead nodes;
 	// DefaultReapInterval when zero.
 	ReapInterval time.Duration
+	// Metrics receives the service's metrics; nil means none.
+	Metrics *metrics.Presence
 }
 
 func (c Config) withDefaults() (Config, error) {

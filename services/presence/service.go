@@ -26,6 +26,9 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Metrics != nil {
+		cfg.Store = measuredStore{cfg.Store, cfg.Metrics.Store}
+	}
 	return &Service{
 		store:        cfg.Store,
 		log:          cfg.Logger,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 )
 
@@ -37,6 +38,8 @@ type Config struct {
 	// Limits of roster sets; zero fields get the defaults (RFC 6121 section
 	// 2.3.3 leaves them to the server; past them a set is not-acceptable).
 	Limits Limits
+	// Metrics receives the service's metrics; nil means none.
+	Metrics *metrics.Roster
 }
 
 // Limits bound the items a client may set.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 )
 
@@ -71,6 +72,7 @@ func (r *Router) consume(ctx context.Context, js jetstream.JetStream, l *lease) 
 		return fmt.Errorf("creating consumer %s: %w", name, err)
 	}
 
+	defer r.metrics.Consuming(l.p)()
 	w := &worker{r: r, js: js, lease: l, id: r.instance + "-" + strconv.Itoa(l.p)}
 	w.noResp = make(chan *nats.Msg, 8192)
 	nr, err := r.nc.ChanSubscribe(r.subjects.NoRespondersAll(w.id), w.noResp)
@@ -137,6 +139,7 @@ type worker struct {
 
 	lastSeq uint64     // consumer sequence of the last stanza taken
 	out     []outbound // deliveries of the batch, reused
+	sent    []int64    // when the batch's stanzas were published, reused
 }
 
 // process routes a batch: every stanza in order, then the deliveries are
@@ -163,12 +166,16 @@ func (w *worker) process(batch []jetstream.Msg) error {
 				errOutOfOrder, meta.Sequence.Consumer, w.lastSeq, meta.NumDelivered)
 		}
 		w.lastSeq = meta.Sequence.Consumer
+		if i == len(batch)-1 {
+			w.r.metrics.Pending(w.lease.p, meta.NumPending)
+		}
 		st := new(busv1.Stanza)
 		if err := proto.Unmarshal(m.Data(), st); err != nil {
 			w.r.log.Warn("router: undecodable envelope dropped", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
 			continue
 		}
 		w.out = w.r.route(work, st, w.out)
+		w.sent = append(w.sent, st.SentUnixNano)
 	}
 	return w.finish(batch)
 }
@@ -219,7 +226,11 @@ func (w *worker) finish(batch []jetstream.Msg) error {
 			o.then()
 		}
 	}
-	w.out = w.out[:0]
+	now := time.Now()
+	for _, t := range w.sent {
+		r.metrics.Latency(t, now)
+	}
+	w.out, w.sent = w.out[:0], w.sent[:0]
 	if f := r.afterFlush.Load(); f != nil {
 		(*f)()
 	}
@@ -272,6 +283,7 @@ func (w *worker) handBackUnheard() error {
 			}
 			continue
 		}
+		w.r.metrics.Routed(int32(o.d.GetKind()), metrics.HandedBack)
 		w.r.log.Info("router: no node subscribes to a delivery's subject; applying the no-session rules",
 			"subject", o.subject, "session", o.d.GetSession())
 		if err := handBack(context.Background(), w.js, w.r.subjects, o.d, o.node); err != nil {

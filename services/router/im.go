@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
@@ -468,6 +469,7 @@ func (j *job) presenceToAvailable(user jid.JID, from, typ string, el *dom.Elemen
 
 // deliverElement delivers el, a stanza the server made or rewrote, to s.
 func (j *job) deliverElement(s *presencev1.Session, kind busv1.Kind, typ, from string, el *dom.Element) {
+	j.outcomes.Add(metrics.Delivered)
 	j.add(s.Node, &busv1.Delivery{
 		Session: s.SessionId, Action: busv1.Action_ACTION_DELIVER,
 		Kind: kind, Type: typ, From: from, To: el.Attr("to"), Id: el.Attr("id"), Raw: el.Marshal(),
@@ -732,6 +734,7 @@ func (j *job) loginDeliveries() {
 func (j *job) storeOffline(to jid.JID) {
 	_, err := j.r.rosters.StoreOffline(j.callCtx(), &rosterv1.StoreOfflineRequest{User: to.Bare().String(), Raw: j.st.Raw})
 	if err == nil {
+		j.outcomes.Add(metrics.Offline)
 		return
 	}
 	if cond, ok := conditionOf(err); ok {

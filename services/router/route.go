@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
@@ -63,6 +64,9 @@ type job struct {
 	exclude []*busv1.Origin
 	late    bool
 
+	// outcomes is what happened to the stanza, for the metrics.
+	outcomes metrics.Outcomes
+
 	// calls carries the deadline shared by every backend call made for
 	// this stanza; made on the first call.
 	calls  context.Context
@@ -87,6 +91,7 @@ func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []
 		if j.cancel != nil {
 			j.cancel()
 		}
+		r.metrics.Routed(int32(st.Kind), j.outcomes.Main())
 	}()
 	if st.GetOrigin().GetNode() == "" || st.GetOrigin().GetSession() == "" {
 		r.log.Warn("router: envelope without origin dropped", j.attrs()...)
@@ -692,6 +697,7 @@ func (j *job) backendFailed(call string, err error) {
 func (j *job) deliver(s *presencev1.Session) { j.deliverTo(s.Node, s.SessionId) }
 
 func (j *job) deliverTo(node, session string) {
+	j.outcomes.Add(metrics.Delivered)
 	st := j.st
 	j.add(node, &busv1.Delivery{
 		Session: session,
@@ -734,6 +740,7 @@ func (j *job) toRemote(domain string, st *busv1.Stanza, answerable bool) {
 		}
 		return
 	}
+	j.outcomes.Add(metrics.Remote)
 	o := outbound{subject: subj, remote: st}
 	if answerable {
 		n := len(j.out)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -70,6 +71,8 @@ type Config struct {
 	// SessionCacheTTL bounds the age of a cached answer;
 	// DefaultSessionCacheTTL when zero.
 	SessionCacheTTL time.Duration
+	// Metrics receives the router's metrics; nil means none.
+	Metrics *metrics.Router
 }
 
 // DefaultLeaseTTL is the lease lifetime when Config.LeaseTTL is zero.
@@ -91,6 +94,7 @@ type Router struct {
 	rosters  rosters
 	cache    *sessionCache // nil when off
 	log      *slog.Logger
+	metrics  *metrics.Router
 	stream   bus.StreamOptions
 	leaseTTL time.Duration
 	// instance names this run of the router in leases and subjects; a
@@ -168,6 +172,7 @@ func New(cfg Config) (*Router, error) {
 		rosters:  cfg.Roster,
 		cache:    newSessionCache(cfg.SessionCacheSize, cacheTTL),
 		log:      log.With("node", cfg.Node),
+		metrics:  cfg.Metrics,
 		stream:   cfg.Stream,
 		leaseTTL: ttl,
 		instance: instanceID(cfg.Node),

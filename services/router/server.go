@@ -1,6 +1,7 @@
 package router
 
 import (
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -188,6 +189,7 @@ func (j *job) bounceElement(el *dom.Element, cond stanza.Condition) {
 	if reply == nil {
 		return
 	}
+	j.outcomes.Add(metrics.Bounced)
 	j.reply(reply)
 }
 
@@ -201,6 +203,7 @@ func answerable(st *busv1.Stanza) bool {
 
 // reply sends el, an answer made by the server, to the sender's session.
 func (j *job) reply(el *dom.Element) {
+	j.outcomes.Add(metrics.Answered)
 	if to, err := jid.Parse(el.Attr("to")); err == nil && to.Domainpart() != j.r.domain {
 		// The sender is on another server: the answer goes back through
 		// s2s, never answered itself if it cannot be sent.

@@ -33,6 +33,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/certs"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsembed"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
@@ -49,8 +50,10 @@ import (
 
 // App is one Switchboard node with all its services.
 type App struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics.Registry // every service's, served at /metrics
+	nm      *metrics.NATS
 
 	store    *sqlitestore.Store
 	nats     *natsembed.Server
@@ -98,7 +101,8 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: cfg.Logger, done: make(chan struct{}), readyCh: make(chan struct{})}
+	a := &App{cfg: cfg, log: cfg.Logger, metrics: metrics.New(), done: make(chan struct{}), readyCh: make(chan struct{})}
+	a.nm = a.metrics.NATS()
 	if err := a.build(); err != nil {
 		a.release(context.Background())
 		return nil, err
@@ -150,27 +154,30 @@ func (a *App) build() error {
 		Store:     st,
 		DigestMD5: cfg.DigestMD5,
 		Logger:    a.log.With("service", "roster"),
+		Metrics:   a.metrics.Roster(),
 	})
 	if err != nil {
 		return err
 	}
 	// The presence service announces every change of an account's
 	// sessions, which evicts the router's session cache.
-	presenceNC, err := ns.Connect(nats.Name("switchboard-presence-" + cfg.NodeID))
+	presenceNC, err := ns.Connect(append(a.nm.Client("presence").Options(), nats.Name("switchboard-presence-"+cfg.NodeID))...)
 	if err != nil {
 		return fmt.Errorf("NATS connection for presence: %w", err)
 	}
 	a.onClose("presence NATS connection", drainer(presenceNC))
 	a.presence, err = presence.New(presence.Config{
-		Store:  memstore.New(),
-		Logger: a.log.With("service", "presence"),
-		Events: presenceNC,
+		Store:   memstore.New(),
+		Logger:  a.log.With("service", "presence"),
+		Events:  presenceNC,
+		Metrics: a.metrics.Presence(),
 	})
 	if err != nil {
 		return err
 	}
 
-	a.grpc = grpc.NewServer()
+	obs := grpcx.Observer{Metrics: a.metrics.GRPC()}
+	a.grpc = grpc.NewServer(obs.ServerOptions()...)
 	a.health = health.NewServer()
 	a.roster.Register(a.grpc)
 	a.presence.Register(a.grpc)
@@ -189,7 +196,7 @@ func (a *App) build() error {
 		a.log.Info("gRPC listening", "addr", ln.Addr().String())
 	}
 
-	a.conn, err = grpcx.Dial(a.inproc)
+	a.conn, err = grpcx.Dial(a.inproc, obs.DialOptions()...)
 	if err != nil {
 		return fmt.Errorf("gRPC client: %w", err)
 	}
@@ -202,7 +209,7 @@ func (a *App) build() error {
 	// little, and they double a message's latency (design note 002).
 	routeStream := bus.StreamOptions{Memory: true}
 
-	a.routerNC, err = ns.Connect(nats.Name("switchboard-router-" + cfg.NodeID))
+	a.routerNC, err = ns.Connect(append(a.nm.Client("router").Options(), nats.Name("switchboard-router-"+cfg.NodeID))...)
 	if err != nil {
 		return fmt.Errorf("NATS connection for the router: %w", err)
 	}
@@ -219,12 +226,13 @@ func (a *App) build() error {
 		Logger:   a.log.With("service", "router"),
 
 		SessionCacheSize: router.DefaultSessionCacheSize,
+		Metrics:          a.metrics.Router(),
 	})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
 
-	a.c2sNC, err = ns.Connect(nats.Name("switchboard-c2s-" + cfg.NodeID))
+	a.c2sNC, err = ns.Connect(append(a.nm.Client("c2s").Options(), nats.Name("switchboard-c2s-"+cfg.NodeID))...)
 	if err != nil {
 		return fmt.Errorf("NATS connection for c2s: %w", err)
 	}
@@ -256,6 +264,7 @@ func (a *App) build() error {
 		Subjects:           subjects,
 		Stream:             routeStream,
 		Logger:             a.log, // c2s adds service=c2s itself
+		Metrics:            a.metrics.C2S(),
 	})
 	if err != nil {
 		var oe *net.OpError

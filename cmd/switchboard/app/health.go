@@ -10,10 +10,10 @@ import (
 //     (liveness: a failure means restart it);
 //   - /readyz answers 200 once Run has started every service and until it
 //     begins to stop (readiness: a failure means send no clients here).
-//
-// Metrics join them at /metrics with the operations work.
+//   - /metrics serves every service's metrics (internal/metrics).
 func (a *App) healthHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if a.stopping.Load() {
 			http.Error(w, "stopping", http.StatusServiceUnavailable)

@@ -203,6 +203,14 @@ type Stanza struct {
 	// delivering to the sessions listed. The other fields are those of the
 	// delivery, origin and seq those of the stanza that caused it.
 	Undeliverable *Undeliverable `protobuf:"bytes,9,opt,name=undeliverable,proto3" json:"undeliverable,omitempty"`
+	// W3C trace context (the traceparent header's value) of the span that
+	// published the stanza; empty when tracing is off. Field numbers from 20
+	// on are for observability.
+	Traceparent string `protobuf:"bytes,20,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
+	// When the connection service published the stanza, in nanoseconds
+	// since the Unix epoch by its clock; routers measure routing latency
+	// from it. 0 when unknown (a hand-back).
+	SentUnixNano  int64 `protobuf:"varint,21,opt,name=sent_unix_nano,json=sentUnixNano,proto3" json:"sent_unix_nano,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,6 +308,20 @@ func (x *Stanza) GetUndeliverable() *Undeliverable {
 	return nil
 }
 
+func (x *Stanza) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
+func (x *Stanza) GetSentUnixNano() int64 {
+	if x != nil {
+		return x.SentUnixNano
+	}
+	return 0
+}
+
 // Undeliverable lists the sessions a delivery could not reach.
 type Undeliverable struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -383,7 +405,10 @@ type Delivery struct {
 	Late bool `protobuf:"varint,12,opt,name=late,proto3" json:"late,omitempty"`
 	// Sessions that already failed to take this stanza; a connection service
 	// that cannot deliver it either hands it back with itself added.
-	Failed        []*Origin `protobuf:"bytes,13,rep,name=failed,proto3" json:"failed,omitempty"`
+	Failed []*Origin `protobuf:"bytes,13,rep,name=failed,proto3" json:"failed,omitempty"`
+	// W3C trace context of the router's span that made this delivery;
+	// empty when tracing is off.
+	Traceparent   string `protobuf:"bytes,20,opt,name=traceparent,proto3" json:"traceparent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +534,13 @@ func (x *Delivery) GetFailed() []*Origin {
 	return nil
 }
 
+func (x *Delivery) GetTraceparent() string {
+	if x != nil {
+		return x.Traceparent
+	}
+	return ""
+}
+
 var File_bus_v1_bus_proto protoreflect.FileDescriptor
 
 const file_bus_v1_bus_proto_rawDesc = "" +
@@ -516,7 +548,7 @@ const file_bus_v1_bus_proto_rawDesc = "" +
 	"\x10bus/v1/bus.proto\x12\x12switchboard.bus.v1\"6\n" +
 	"\x06Origin\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x18\n" +
-	"\asession\x18\x02 \x01(\tR\asession\"\x9f\x02\n" +
+	"\asession\x18\x02 \x01(\tR\asession\"\xe7\x02\n" +
 	"\x06Stanza\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x12,\n" +
@@ -526,10 +558,12 @@ const file_bus_v1_bus_proto_rawDesc = "" +
 	"\x06origin\x18\x06 \x01(\v2\x1a.switchboard.bus.v1.OriginR\x06origin\x12\x10\n" +
 	"\x03raw\x18\a \x01(\fR\x03raw\x12\x10\n" +
 	"\x03seq\x18\b \x01(\x04R\x03seq\x12G\n" +
-	"\rundeliverable\x18\t \x01(\v2!.switchboard.bus.v1.UndeliverableR\rundeliverable\"W\n" +
+	"\rundeliverable\x18\t \x01(\v2!.switchboard.bus.v1.UndeliverableR\rundeliverable\x12 \n" +
+	"\vtraceparent\x18\x14 \x01(\tR\vtraceparent\x12$\n" +
+	"\x0esent_unix_nano\x18\x15 \x01(\x03R\fsentUnixNano\"W\n" +
 	"\rUndeliverable\x122\n" +
 	"\x06failed\x18\x01 \x03(\v2\x1a.switchboard.bus.v1.OriginR\x06failed\x12\x12\n" +
-	"\x04part\x18\x02 \x01(\rR\x04part\"\x82\x03\n" +
+	"\x04part\x18\x02 \x01(\rR\x04part\"\xa4\x03\n" +
 	"\bDelivery\x12\x18\n" +
 	"\asession\x18\x01 \x01(\tR\asession\x122\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x1a.switchboard.bus.v1.ActionR\x06action\x12,\n" +
@@ -544,7 +578,8 @@ const file_bus_v1_bus_proto_rawDesc = "" +
 	" \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04part\x18\v \x01(\rR\x04part\x12\x12\n" +
 	"\x04late\x18\f \x01(\bR\x04late\x122\n" +
-	"\x06failed\x18\r \x03(\v2\x1a.switchboard.bus.v1.OriginR\x06failed*N\n" +
+	"\x06failed\x18\r \x03(\v2\x1a.switchboard.bus.v1.OriginR\x06failed\x12 \n" +
+	"\vtraceparent\x18\x14 \x01(\tR\vtraceparent*N\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fKIND_MESSAGE\x10\x01\x12\x11\n" +

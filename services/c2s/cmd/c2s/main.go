@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
@@ -162,21 +163,23 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		}
 	}()
 
+	mx := metrics.New()
+	obs := grpcx.Observer{Metrics: mx.GRPC()}
 	cert, err := loadCertificate(s)
 	if err != nil {
 		return set.Wrap("cert-file", err)
 	}
-	rosterConn, err := health.DialServing(ctx, log, "roster (internal)", s.rosterAddr, s.tls, s.startup)
+	rosterConn, err := health.DialServing(ctx, log, "roster (internal)", s.rosterAddr, s.tls, s.startup, obs.DialOptions()...)
 	if err != nil {
 		return set.Wrap("roster-internal-grpc", err)
 	}
 	closers = append(closers, func() { rosterConn.Close() })
-	presenceConn, err := health.DialServing(ctx, log, "presence", s.presenceAddr, s.tls, s.startup)
+	presenceConn, err := health.DialServing(ctx, log, "presence", s.presenceAddr, s.tls, s.startup, obs.DialOptions()...)
 	if err != nil {
 		return set.Wrap("presence-grpc", err)
 	}
 	closers = append(closers, func() { presenceConn.Close() })
-	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-c2s-"+s.node, s.startup)
+	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-c2s-"+s.node, s.startup, mx.NATS().Client("c2s"))
 	if err != nil {
 		return set.Wrap("nats-url", err)
 	}
@@ -196,6 +199,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		DrainSpread:     s.drainSpread,
 		DrainDeadline:   s.drainDeadline,
 		Logger:          log,
+		Metrics:         mx.C2S(),
 	})
 	if err != nil {
 		return err
@@ -216,6 +220,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 
 	probe := health.New()
+	probe.ServeMetrics(mx.Handler())
 	probe.AddCheck("NATS", natsconn.Check(nc))
 	probe.AddCheck("c2s", func() error {
 		if srv.Draining() {

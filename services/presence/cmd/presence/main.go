@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
@@ -97,7 +98,8 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	if err != nil {
 		return set.Wrap("redis-addr", err)
 	}
-	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-presence-"+s.node, s.startup)
+	mx := metrics.New()
+	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-presence-"+s.node, s.startup, mx.NATS().Client("presence"))
 	if err != nil {
 		store.Close()
 		return set.Wrap("nats-url", err)
@@ -108,6 +110,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		Events:       nc,
 		Subjects:     bus.New(s.prefix, bus.DefaultPartitions),
 		ReapInterval: s.reapInterval,
+		Metrics:      mx.Presence(),
 	})
 	if err != nil {
 		nc.Close()
@@ -120,7 +123,9 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		store.Close()
 		return set.Wrap("grpc-tls-cert", err)
 	}
+	opts = append(opts, grpcx.Observer{Metrics: mx.GRPC()}.ServerOptions()...)
 	probe := health.New()
+	probe.ServeMetrics(mx.Handler())
 	srv := grpc.NewServer(opts...)
 	svc.Register(srv)
 	grpcx.RegisterHealth(srv, probe.NewGRPC(presencev1.SessionRegistry_ServiceDesc.ServiceName))

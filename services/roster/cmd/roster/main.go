@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/services/roster"
 	"github.com/switchboard-xmpp/switchboard/services/roster/pgstore"
@@ -140,7 +141,8 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return dsnError(set, s.dsn, err)
 	}
 	closeStore := func(context.Context) error { store.Close(); return nil }
-	svc, err := roster.New(roster.Config{Store: store, DigestMD5: s.digestMD5, Logger: log})
+	mx := metrics.New()
+	svc, err := roster.New(roster.Config{Store: store, DigestMD5: s.digestMD5, Logger: log, Metrics: mx.Roster()})
 	if err != nil {
 		closeStore(ctx)
 		return err
@@ -151,7 +153,9 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		closeStore(ctx)
 		return set.Wrap("grpc-tls-cert", err)
 	}
+	sopts = append(sopts, grpcx.Observer{Metrics: mx.GRPC()}.ServerOptions()...)
 	probe := health.New()
+	probe.ServeMetrics(mx.Handler())
 	public := grpc.NewServer(sopts...)
 	svc.Register(only{public, rosterv1.AccountService_ServiceDesc.ServiceName})
 	grpcx.RegisterHealth(public, probe.NewGRPC(rosterv1.AccountService_ServiceDesc.ServiceName))

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
@@ -98,22 +99,24 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		}
 	}()
 
-	rosterConn, err := health.DialServing(ctx, log, "roster", s.rosterAddr, s.tls, s.startup)
+	mx := metrics.New()
+	obs := grpcx.Observer{Metrics: mx.GRPC()}
+	rosterConn, err := health.DialServing(ctx, log, "roster", s.rosterAddr, s.tls, s.startup, obs.DialOptions()...)
 	if err != nil {
 		return set.Wrap("roster-grpc", err)
 	}
 	closers = append(closers, func() { rosterConn.Close() })
-	rosterIntConn, err := health.DialServing(ctx, log, "roster internal", s.rosterIntAddr, s.tls, s.startup)
+	rosterIntConn, err := health.DialServing(ctx, log, "roster internal", s.rosterIntAddr, s.tls, s.startup, obs.DialOptions()...)
 	if err != nil {
 		return set.Wrap("roster-internal-grpc", err)
 	}
 	closers = append(closers, func() { rosterIntConn.Close() })
-	presenceConn, err := health.DialServing(ctx, log, "presence", s.presenceAddr, s.tls, s.startup)
+	presenceConn, err := health.DialServing(ctx, log, "presence", s.presenceAddr, s.tls, s.startup, obs.DialOptions()...)
 	if err != nil {
 		return set.Wrap("presence-grpc", err)
 	}
 	closers = append(closers, func() { presenceConn.Close() })
-	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-router-"+s.node, s.startup)
+	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-router-"+s.node, s.startup, mx.NATS().Client("router"))
 	if err != nil {
 		return set.Wrap("nats-url", err)
 	}
@@ -131,12 +134,14 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 
 		SessionCacheSize: s.sessionCache,
 		SessionCacheTTL:  s.sessionCacheTTL,
+		Metrics:          mx.Router(),
 	})
 	if err != nil {
 		return err
 	}
 
 	probe := health.New()
+	probe.ServeMetrics(mx.Handler())
 	probe.AddCheck("NATS", natsconn.Check(nc))
 	p := &health.Process{Log: log, Probe: probe, ShutdownTimeout: s.shutdown}
 	p.Go("router", r.Run)
