@@ -1,0 +1,35 @@
+package metricstest
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseTextFormat(t *testing.T) {
+	in := `# HELP x_total A counter.
+# TYPE x_total counter
+x_total{kind="message",outcome="delivered"} 3
+x_total{kind="presence",outcome="a \"quoted\", value"} 1.5
+y 7
+z_bucket{le="+Inf"} 2
+`
+	ss, err := Parse(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := ss.Sum("x_total"); !ok || v != 4.5 {
+		t.Errorf("Sum(x_total) = %v, %v; want 4.5", v, ok)
+	}
+	if v, _ := ss.Sum("x_total", "outcome", `a "quoted", value`); v != 1.5 {
+		t.Errorf("escaped label value not read: %v", v)
+	}
+	if v, _ := ss.Sum("y"); v != 7 {
+		t.Errorf("y = %v", v)
+	}
+	if err := ss.Check(Positive("z_bucket", "le", "+Inf"), Present("y")); err != nil {
+		t.Error(err)
+	}
+	if err := ss.Check(Positive("missing")); err == nil {
+		t.Error("Check passed for a missing series")
+	}
+}
