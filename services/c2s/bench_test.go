@@ -10,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 )
 
 // BenchmarkInboundStanzas measures one client's stanzas from its socket to
 // the route subjects: read, check, stamp, serialise, publish.
 func BenchmarkInboundStanzas(b *testing.B) {
-	e := newEnv(b, nil)
+	e := newEnv(b, withMetrics)
 	var n atomic.Int64
 	sub, err := e.spy.Subscribe(e.cfg.Subjects.RouteAll(), func(*nats.Msg) { n.Add(1) })
 	if err != nil {
@@ -48,7 +49,7 @@ func BenchmarkInboundStanzas(b *testing.B) {
 // BenchmarkDeliveries measures deliveries from the node subject to a
 // client's socket: decode, queue, write.
 func BenchmarkDeliveries(b *testing.B) {
-	e := newEnv(b, nil)
+	e := newEnv(b, withMetrics)
 	c := e.dial()
 	c.login("bob", "bench")
 	id := c.sessionID()
@@ -99,3 +100,7 @@ func waitForB(b *testing.B, cond func() bool) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// withMetrics turns the node's metrics on, as every binary has them, so
+// that the benchmarks include their cost.
+func withMetrics(c *Config) { c.Metrics = metrics.New().C2S() }

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 )
 
@@ -31,6 +32,7 @@ func BenchmarkRouteChatToFullJID(b *testing.B) {
 		sessions: reg,
 		accounts: &fakeAccounts{},
 		log:      testLogger(),
+		metrics:  metrics.New().Router(), // as in every binary
 	}
 	el := msg(bobDesk.jid, "chat", "m1", "hello, this is a chat message of ordinary length")
 	el.SetAttr("from", alicePhone.jid)
@@ -183,6 +185,7 @@ func (pb *pathBench) startRouters(n int) {
 		r, err := New(Config{
 			Domain: domain, Node: fmt.Sprintf("bench-%d", i), NATS: rnc, Subjects: pb.subjects,
 			Sessions: reg, Accounts: &fakeAccounts{}, Roster: newFakeRoster(), Logger: testLogger(), Stream: testStream,
+			Metrics: metrics.New().Router(),
 		})
 		if err != nil {
 			b.Fatal(err)
