@@ -57,6 +57,7 @@ for svc in roster presence router c2s s2s; do
 	(cd "$root/services/$svc" && go build -o "$dir/bin/$svc" "./cmd/$svc")
 done
 (cd "$root/cmd/switchboard" && go build -o "$dir/bin/switchboard" .)
+(cd "$root/cmd/xmppctl" && go build -o "$dir/bin/xmppctl" .)
 
 tls_args=()
 if [[ "$CLUSTER_TLS" == 1 ]]; then
@@ -86,6 +87,8 @@ health_router2="127.0.0.1:$((port + 13))"
 health_c2s1="127.0.0.1:$((port + 14))"
 health_c2s2="127.0.0.1:$((port + 15))"
 health_s2s="127.0.0.1:$((port + 18))"
+admin1="127.0.0.1:$((port + 3))"
+admin2="127.0.0.1:$((port + 4))"
 s2s_listen="${S2S_LISTEN:-127.0.0.1:$((port + 19))}"
 common=(--log-format json --shutdown-timeout 10s --startup-timeout 30s "${tls_args[@]}")
 bus=(--nats-url "$nats_url" --subject-prefix "$prefix" --domain "$domain")
@@ -126,9 +129,22 @@ start presence presence --grpc-listen "$presence_grpc" --health-listen "$health_
 ready roster "$health_roster"
 ready presence "$health_presence"
 
+# The admin API is on both routers, with one token made here; its
+# certificate is the node certificate when there is a CA (xmppctl
+# --ca-file pki/ca.crt), else one each router makes at start.
+admin_token="$dir/admin-token"
+if [[ ! -s "$admin_token" ]]; then
+	(umask 077 && printf 'cluster %s\n' "$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')" >"$admin_token")
+fi
+admin_args=(--admin-token-file "$admin_token")
+if [[ "$CLUSTER_TLS" == 1 ]]; then
+	admin_args+=(--admin-cert-file "$pki/node.crt" --admin-key-file "$pki/node.key")
+fi
 svc=(--roster-grpc "$roster_grpc" --roster-internal-grpc "$roster_internal" --presence-grpc "$presence_grpc")
-start router-1 router "${bus[@]}" "${svc[@]}" --health-listen "$health_router1" --node-id router-1 "${common[@]}"
-start router-2 router "${bus[@]}" "${svc[@]}" --health-listen "$health_router2" --node-id router-2 "${common[@]}"
+start router-1 router "${bus[@]}" "${svc[@]}" --health-listen "$health_router1" --node-id router-1 \
+	--admin-listen "$admin1" "${admin_args[@]}" "${common[@]}"
+start router-2 router "${bus[@]}" "${svc[@]}" --health-listen "$health_router2" --node-id router-2 \
+	--admin-listen "$admin2" "${admin_args[@]}" "${common[@]}"
 ready router-1 "$health_router1"
 ready router-2 "$health_router2"
 
@@ -152,6 +168,9 @@ ready s2s-1 "$health_s2s"
 	echo "S2S_LISTEN=$s2s_listen"
 	echo "ROSTER_GRPC=$roster_grpc"
 	echo "PRESENCE_GRPC=$presence_grpc"
+	echo "XMPPCTL_SERVER=$admin1"
+	echo "XMPPCTL_TOKEN_FILE=$admin_token"
+	if [[ "$CLUSTER_TLS" == 1 ]]; then echo "XMPPCTL_CA_FILE=$pki/ca.crt"; fi
 	if [[ "$CLUSTER_TLS" == 1 ]]; then
 		echo "SWITCHBOARD_GRPC_TLS_CERT=$pki/node.crt"
 		echo "SWITCHBOARD_GRPC_TLS_KEY=$pki/node.key"
@@ -165,8 +184,8 @@ Switchboard cluster is up (domain $domain, prefix $prefix, gRPC mTLS $([[ "$CLUS
   c2s-1      xmpp $c2s1   health http://$health_c2s1/readyz
   c2s-2      xmpp $c2s2   health http://$health_c2s2/readyz
   s2s-1      xmpp-server $s2s_listen   health http://$health_s2s/readyz
-  router-1   health http://$health_router1/readyz
-  router-2   health http://$health_router2/readyz
+  router-1   admin $admin1   health http://$health_router1/readyz
+  router-2   admin $admin2   health http://$health_router2/readyz
   roster     gRPC $roster_grpc (AccountService), internal $roster_internal (CredentialService)   health http://$health_roster/readyz
   presence   gRPC $presence_grpc   health http://$health_presence/readyz
   backends   NATS $nats_url   Redis $redis_addr (keys $prefix:presence:*)   Postgres schema "$prefix"
@@ -174,7 +193,7 @@ Switchboard cluster is up (domain $domain, prefix $prefix, gRPC mTLS $([[ "$CLUS
   pids       $dir/pids/<name>.pid
   settings   $dir/cluster.env
 
-Add an account:
-  $( [[ "$CLUSTER_TLS" == 1 ]] && printf 'set -a; . %s; set +a; ' "$dir/cluster.env")$dir/bin/switchboard user add alice@$domain secret --roster-grpc $roster_grpc
+Add an account (the admin API of either router; xmppctl asks for the password):
+  set -a; . $dir/cluster.env; set +a; $dir/bin/xmppctl account create alice@$domain$( [[ "$CLUSTER_TLS" == 1 ]] || printf ' --insecure-skip-verify')
 Stop it: make cluster-down
 END
