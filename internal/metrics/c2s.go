@@ -28,6 +28,7 @@ type C2S struct {
 	streamErrors *prometheus.CounterVec
 	publish      prometheus.Histogram
 	publishErrs  prometheus.Counter
+	limitHits    *prometheus.CounterVec
 
 	state atomic.Pointer[func() C2SState]
 }
@@ -50,6 +51,8 @@ func (r *Registry) C2S() *C2S {
 			"Time from publishing a stanza to the route stream to its acknowledgement."),
 		publishErrs: r.counter("c2s_nats_publish_errors_total",
 			"Stanzas the route stream refused or did not acknowledge in time."),
+		limitHits: r.counterVec("c2s_limit_hits_total",
+			"Times an abuse limit bit (a connection refused, a stanza refused, a read shaped, a login locked out), by limit.", "limit"),
 	}
 	r.reg.MustRegister(c2sCollector{m})
 	return m
@@ -152,4 +155,13 @@ func (c c2sCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c2sConnsDesc, prometheus.GaugeValue, float64(st.Bound), "bound")
 	ch <- prometheus.MustNewConstMetric(c2sConnsDesc, prometheus.GaugeValue, float64(st.Closing), "closing")
 	ch <- prometheus.MustNewConstMetric(c2sQueuedDesc, prometheus.GaugeValue, float64(st.Queued))
+}
+
+// LimitHit counts one bite of the abuse limit named limit (one of the
+// c2s package's Limit* names, a small fixed set).
+func (m *C2S) LimitHit(limit string) {
+	if m == nil {
+		return
+	}
+	m.limitHits.WithLabelValues(limit).Inc()
 }

@@ -79,6 +79,7 @@ func TestScrapeShowsWhatWasCounted(t *testing.T) {
 	c.StanzaIn(1)
 	c.StanzaIn(99) // unknown kinds count as other
 	c.AuthFailure("X-MADE-UP", "not-authorized")
+	c.LimitHit("stanza_rate")
 	c.Published(time.Now().Add(-time.Millisecond), true)
 	r.Routed(2, Delivered)
 	done := r.Consuming(4)
@@ -97,6 +98,7 @@ func TestScrapeShowsWhatWasCounted(t *testing.T) {
 		metricstest.Positive("switchboard_c2s_stanzas_received_total", "kind", "other"),
 		metricstest.Positive("switchboard_c2s_auth_failures_total", "mechanism", "other"),
 		metricstest.Positive("switchboard_c2s_nats_publish_seconds_count"),
+		metricstest.Positive("switchboard_c2s_limit_hits_total", "limit", "stanza_rate"),
 		metricstest.Positive("switchboard_router_stanzas_total", "kind", "presence", "outcome", "delivered"),
 		metricstest.Positive("switchboard_router_partitions_leased"),
 		metricstest.Positive("switchboard_router_pending_stanzas", "partition", "4"),

@@ -126,9 +126,6 @@ type Config struct {
 	// second, stanzas and bytes per second per session, failed logins
 	// (limits.go). The zero value means the defaults.
 	Abuse AbuseLimits
-	// OnLimitHit, when set, is called with the limit's name (Limit*) each
-	// time an abuse limit bites, for the metrics. It must not block.
-	OnLimitHit func(limit string)
 	// DrainSpread is the period over which a drain (Server.Drain, a
 	// control request) closes the sessions, evenly spaced but never more
 	// than a hundredth of it apart (a node with few sessions drains at

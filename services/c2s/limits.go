@@ -367,12 +367,8 @@ func (s *Server) hit(k limitKind, peer string, attrs ...any) {
 	s.log.Warn("abuse limit hit", args...)
 }
 
-// onLimitHit reports a hit to the metrics; see Config.OnLimitHit.
-func (s *Server) onLimitHit(limit string) {
-	if f := s.cfg.OnLimitHit; f != nil {
-		f(limit)
-	}
-}
+// onLimitHit reports a hit to the metrics.
+func (s *Server) onLimitHit(limit string) { s.cfg.Metrics.LimitHit(limit) }
 
 // LimitHits returns how often each limit bit since the node started, by
 // limit name.

@@ -4,12 +4,15 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/internal/limits"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics/metricstest"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stanza"
@@ -261,10 +264,13 @@ func TestStanzasOverRateGetPolicyViolationStanzaError_RFC6120_8_3_3_13(t *testin
 }
 
 func TestSustainedFloodClosesWithPolicyViolation_RFC6120_4_9_3_13(t *testing.T) {
-	e := limitEnv(t, func(a *AbuseLimits) {
-		a.StanzaRate = 1
-		a.StanzaBurst = 2
-		a.FloodFactor = 3 // a second bucket of 3/s, burst 6
+	reg := metrics.New()
+	e := newEnv(t, func(c *Config) {
+		c.Abuse.Exempt = []netip.Prefix{}
+		c.Abuse.StanzaRate = 1
+		c.Abuse.StanzaBurst = 2
+		c.Abuse.FloodFactor = 3 // a second bucket of 3/s, burst 6
+		c.Metrics = reg.C2S()
 	})
 	flood := e.dial()
 	flood.login("alice", "flood")
@@ -291,6 +297,18 @@ func TestSustainedFloodClosesWithPolicyViolation_RFC6120_4_9_3_13(t *testing.T) 
 	flood.expectClosed()
 	e.expectHit(LimitStanzaFlood)
 	other.chat("o1")
+
+	// The metric counts every hit of each limit.
+	srv := httptest.NewServer(reg.Handler())
+	defer srv.Close()
+	ss := metricstest.WaitFor(t, srv.URL, ioTimeout,
+		metricstest.Positive("switchboard_c2s_limit_hits_total", "limit", LimitStanzaFlood),
+		metricstest.Positive("switchboard_c2s_limit_hits_total", "limit", LimitStanzaRate))
+	for _, l := range []string{LimitStanzaFlood, LimitStanzaRate} {
+		if v, _ := ss.Sum("switchboard_c2s_limit_hits_total", "limit", l); v != float64(e.srv.LimitHits()[l]) {
+			t.Errorf("metric for %s = %v, LimitHits = %d", l, v, e.srv.LimitHits()[l])
+		}
+	}
 }
 
 func TestBytesOverRateAreShapedNotLost(t *testing.T) {
