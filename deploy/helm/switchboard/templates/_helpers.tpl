@@ -235,3 +235,8 @@ lifecycle:
 {{- fail "set grpcTLS.existingSecret or grpcTLS.certManager.enabled, not both" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The Secret holding the admin API's tokens. */}}
+{{- define "switchboard.adminSecret" -}}
+{{- .Values.admin.existingSecret | default (printf "%s-admin" (include "switchboard.fullname" .)) -}}
+{{- end -}}
