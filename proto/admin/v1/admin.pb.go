@@ -5,11 +5,15 @@
 // source: admin/v1/admin.proto
 
 // The admin API of a Switchboard deployment: one gRPC endpoint for the
-// whole cluster, served by every router pod on its admin port (and by the
-// one-process binary). Every call needs "authorization: Bearer <token>"
+// whole cluster, served over TLS by every router pod on its admin port
+// (default :9600, one Kubernetes Service in front of them) and by the
+// one-process binary (127.0.0.1:9600). It keeps no state: any router
+// answers any call. Every call needs "authorization: Bearer <token>"
 // metadata with a token from the deployment's admin token file; calls
 // without one fail with UNAUTHENTICATED, with a wrong one with
-// UNAUTHENTICATED too (the two are not told apart).
+// UNAUTHENTICATED too (the two are not told apart). On the same port the
+// standard gRPC health service needs no token; server reflection needs
+// one, like this service.
 //
 // Errors: INVALID_ARGUMENT for a malformed JID or field (the message names
 // the field), NOT_FOUND for an account, session or node that does not
@@ -1075,12 +1079,15 @@ func (*KickSessionResponse) Descriptor() ([]byte, []int) {
 }
 
 type SendMessageRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	To            string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`     // bare or full JID, local or remote
-	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // empty: the domain of 'to' when served, else the first served domain
-	Type          MessageType            `protobuf:"varint,3,opt,name=type,proto3,enum=switchboard.admin.v1.MessageType" json:"type,omitempty"`
-	Subject       string                 `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
-	Body          string                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	To    string                 `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"` // bare or full JID, local or remote
+	// empty: the domain of 'to' when served, else the first served domain;
+	// otherwise a served domain or a full JID of it (INVALID_ARGUMENT for a
+	// bare account JID, which the router does not take as a sender).
+	From          string      `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	Type          MessageType `protobuf:"varint,3,opt,name=type,proto3,enum=switchboard.admin.v1.MessageType" json:"type,omitempty"`
+	Subject       string      `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	Body          string      `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1685,7 +1692,7 @@ type Node struct {
 	Version        string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
 	StartedUnixMs  int64                  `protobuf:"varint,4,opt,name=started_unix_ms,json=startedUnixMs,proto3" json:"started_unix_ms,omitempty"`
 	LastSeenUnixMs int64                  `protobuf:"varint,5,opt,name=last_seen_unix_ms,json=lastSeenUnixMs,proto3" json:"last_seen_unix_ms,omitempty"`
-	Connections    int32                  `protobuf:"varint,6,opt,name=connections,proto3" json:"connections,omitempty"` // client or server streams; 0 for the others
+	Connections    int32                  `protobuf:"varint,6,opt,name=connections,proto3" json:"connections,omitempty"` // client sessions (c2s) or streams (s2s); 0 for the others
 	Ready          bool                   `protobuf:"varint,7,opt,name=ready,proto3" json:"ready,omitempty"`
 	Draining       bool                   `protobuf:"varint,8,opt,name=draining,proto3" json:"draining,omitempty"`
 	Detail         string                 `protobuf:"bytes,9,opt,name=detail,proto3" json:"detail,omitempty"` // why not ready, when it is not

@@ -5,11 +5,15 @@
 // source: admin/v1/admin.proto
 
 // The admin API of a Switchboard deployment: one gRPC endpoint for the
-// whole cluster, served by every router pod on its admin port (and by the
-// one-process binary). Every call needs "authorization: Bearer <token>"
+// whole cluster, served over TLS by every router pod on its admin port
+// (default :9600, one Kubernetes Service in front of them) and by the
+// one-process binary (127.0.0.1:9600). It keeps no state: any router
+// answers any call. Every call needs "authorization: Bearer <token>"
 // metadata with a token from the deployment's admin token file; calls
 // without one fail with UNAUTHENTICATED, with a wrong one with
-// UNAUTHENTICATED too (the two are not told apart).
+// UNAUTHENTICATED too (the two are not told apart). On the same port the
+// standard gRPC health service needs no token; server reflection needs
+// one, like this service.
 //
 // Errors: INVALID_ARGUMENT for a malformed JID or field (the message names
 // the field), NOT_FOUND for an account, session or node that does not
@@ -67,11 +71,17 @@ type AdminServiceClient interface {
 	// KickSession closes one session (full JID) with a <policy-violation/>
 	// stream error whose text is the reason.
 	KickSession(ctx context.Context, in *KickSessionRequest, opts ...grpc.CallOption) (*KickSessionResponse, error)
-	// Messages, from the server's domain unless from is given.
+	// SendMessage routes a message like a client's stanza: the router
+	// applies RFC 6121 section 8 (offline storage included). It returns
+	// once the route stream has stored the message; a bounce is logged by
+	// the server, not returned.
 	SendMessage(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*SendMessageResponse, error)
 	// Broadcast sends a message to every online session of a domain.
 	Broadcast(ctx context.Context, in *BroadcastRequest, opts ...grpc.CallOption) (*BroadcastResponse, error)
-	// Rosters; changes are pushed to the user's interested resources.
+	// Rosters; a change is applied by the router as a roster set of the
+	// user, so it is pushed to the user's interested resources (and a
+	// removal cancels the subscriptions as RFC 6121 2.5 says). NOT_FOUND
+	// when removing an item the roster does not have.
 	GetRoster(ctx context.Context, in *GetRosterRequest, opts ...grpc.CallOption) (*GetRosterResponse, error)
 	AddRosterItem(ctx context.Context, in *AddRosterItemRequest, opts ...grpc.CallOption) (*AddRosterItemResponse, error)
 	RemoveRosterItem(ctx context.Context, in *RemoveRosterItemRequest, opts ...grpc.CallOption) (*RemoveRosterItemResponse, error)
@@ -80,6 +90,7 @@ type AdminServiceClient interface {
 	// DrainNode tells one c2s node to stop accepting connections, ask its
 	// clients to reconnect elsewhere and exit when it has no sessions left or
 	// the deadline passed. It returns once the node accepted the request.
+	// NOT_FOUND for a node that is not a c2s node in the node bucket.
 	DrainNode(ctx context.Context, in *DrainNodeRequest, opts ...grpc.CallOption) (*DrainNodeResponse, error)
 }
 
@@ -260,11 +271,17 @@ type AdminServiceServer interface {
 	// KickSession closes one session (full JID) with a <policy-violation/>
 	// stream error whose text is the reason.
 	KickSession(context.Context, *KickSessionRequest) (*KickSessionResponse, error)
-	// Messages, from the server's domain unless from is given.
+	// SendMessage routes a message like a client's stanza: the router
+	// applies RFC 6121 section 8 (offline storage included). It returns
+	// once the route stream has stored the message; a bounce is logged by
+	// the server, not returned.
 	SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error)
 	// Broadcast sends a message to every online session of a domain.
 	Broadcast(context.Context, *BroadcastRequest) (*BroadcastResponse, error)
-	// Rosters; changes are pushed to the user's interested resources.
+	// Rosters; a change is applied by the router as a roster set of the
+	// user, so it is pushed to the user's interested resources (and a
+	// removal cancels the subscriptions as RFC 6121 2.5 says). NOT_FOUND
+	// when removing an item the roster does not have.
 	GetRoster(context.Context, *GetRosterRequest) (*GetRosterResponse, error)
 	AddRosterItem(context.Context, *AddRosterItemRequest) (*AddRosterItemResponse, error)
 	RemoveRosterItem(context.Context, *RemoveRosterItemRequest) (*RemoveRosterItemResponse, error)
@@ -273,6 +290,7 @@ type AdminServiceServer interface {
 	// DrainNode tells one c2s node to stop accepting connections, ask its
 	// clients to reconnect elsewhere and exit when it has no sessions left or
 	// the deadline passed. It returns once the node accepted the request.
+	// NOT_FOUND for a node that is not a c2s node in the node bucket.
 	DrainNode(context.Context, *DrainNodeRequest) (*DrainNodeResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
