@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
 	"github.com/switchboard-xmpp/switchboard/internal/config"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	"github.com/switchboard-xmpp/switchboard/services/c2s"
 	"github.com/switchboard-xmpp/switchboard/services/s2s"
 )
@@ -42,7 +43,7 @@ func newServeFlags() *serveFlags {
 	str(&c.C2SDirectTLSListen, "c2s-direct-tls-listen", app.SettingC2SDirectTLSListen, `client direct TLS (XEP-0368) listen address; "off" disables`)
 	str(&c.GRPCListen, "grpc-listen", app.SettingGRPCListen, "TCP listen address of the internal gRPC services (no authentication); empty: off")
 	str(&c.NATSListen, "nats-listen", app.SettingNATSListen, "TCP listen address of the embedded NATS server; empty: off")
-	str(&c.MetricsListen, "metrics-listen", app.SettingMetricsListen, "HTTP listen address of /healthz and /readyz; empty: off")
+	str(&c.MetricsListen, "metrics-listen", app.SettingMetricsListen, "HTTP listen address of /healthz, /readyz and /metrics; empty: off")
 	str(&c.S2SListen, "s2s-listen", app.SettingS2SListen, "server-to-server listen address, host:port; empty: no inbound federation")
 	fs.Func("s2s-host-map", "remote servers by domain, bypassing DNS: domain=host:port,...", func(v string) (err error) {
 		c.S2SHostMap, err = app.ParseHostMap(v)
@@ -184,6 +185,13 @@ func serve(ctx context.Context, args []string, env lookupEnv, stdout, stderr io.
 		return err
 	}
 	cfg.Logger = lo.logger(stderr)
+	// Spans are exported only when the standard OTLP variables ask.
+	tp, stopTracing, err := tracing.Setup(ctx, "switchboard")
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
+	cfg.TracerProvider = tp
 	a, err := app.New(cfg)
 	if err != nil {
 		var se *app.SettingError

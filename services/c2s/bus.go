@@ -1,6 +1,7 @@
 package c2s
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -55,6 +57,9 @@ func (c *conn) publish(el *dom.Element, to jid.JID) error {
 	}
 	at := time.Now()
 	env.SentUnixNano = at.UnixNano()
+	tctx, span := c.srv.cfg.Tracer.Start(context.Background(), "c2s.stanza", "", tracing.Producer)
+	defer span.End()
+	env.Traceparent = c.srv.cfg.Tracer.Traceparent(tctx)
 	b, err := proto.Marshal(env)
 	var f jetstream.PubAckFuture
 	if err == nil {

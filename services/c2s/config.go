@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -157,6 +158,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the node's metrics; nil means none.
 	Metrics *metrics.C2S
+	// Tracer traces stanzas through the node; nil means off.
+	Tracer *tracing.Tracer
 }
 
 // withDefaults validates c and fills in defaults. Errors name the setting.

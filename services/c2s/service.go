@@ -51,6 +51,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
@@ -436,6 +437,8 @@ func (s *Server) onDelivery(m *nats.Msg) {
 		s.log.Warn("undecodable delivery", "err", err)
 		return
 	}
+	_, span := s.cfg.Tracer.Start(context.Background(), "c2s.deliver", d.GetTraceparent(), tracing.Consumer)
+	defer span.End()
 	s.mu.Lock()
 	c := s.sessions[d.GetSession()]
 	s.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 )
 
@@ -174,7 +175,9 @@ func (w *worker) process(batch []jetstream.Msg) error {
 			w.r.log.Warn("router: undecodable envelope dropped", "subject", m.Subject(), "bytes", len(m.Data()), "err", err)
 			continue
 		}
-		w.out = w.r.route(work, st, w.out)
+		tctx, span := w.r.tracer.Start(work, "router.route", st.Traceparent, tracing.Consumer)
+		w.out = w.r.route(tctx, st, w.out)
+		span.End()
 		w.sent = append(w.sent, st.SentUnixNano)
 	}
 	return w.finish(batch)

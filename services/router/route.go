@@ -722,6 +722,7 @@ func (j *job) add(node string, d *busv1.Delivery) {
 	}
 	d.Origin = j.st.Origin
 	d.Seq = j.st.Seq
+	d.Traceparent = j.r.tracer.Traceparent(j.ctx)
 	d.Late = j.late
 	d.Failed = j.exclude
 	j.out = append(j.out, outbound{subject: j.r.subjects.Node(node), node: node, d: d})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -73,6 +74,8 @@ type Config struct {
 	SessionCacheTTL time.Duration
 	// Metrics receives the router's metrics; nil means none.
 	Metrics *metrics.Router
+	// Tracer traces the routing of stanzas; nil means off.
+	Tracer *tracing.Tracer
 }
 
 // DefaultLeaseTTL is the lease lifetime when Config.LeaseTTL is zero.
@@ -95,6 +98,7 @@ type Router struct {
 	cache    *sessionCache // nil when off
 	log      *slog.Logger
 	metrics  *metrics.Router
+	tracer   *tracing.Tracer
 	stream   bus.StreamOptions
 	leaseTTL time.Duration
 	// instance names this run of the router in leases and subjects; a
@@ -173,6 +177,7 @@ func New(cfg Config) (*Router, error) {
 		cache:    newSessionCache(cfg.SessionCacheSize, cacheTTL),
 		log:      log.With("node", cfg.Node),
 		metrics:  cfg.Metrics,
+		tracer:   cfg.Tracer,
 		stream:   cfg.Stream,
 		leaseTTL: ttl,
 		instance: instanceID(cfg.Node),

@@ -36,6 +36,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsembed"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/services/c2s"
@@ -176,7 +177,7 @@ func (a *App) build() error {
 		return err
 	}
 
-	obs := grpcx.Observer{Metrics: a.metrics.GRPC()}
+	obs := grpcx.Observer{Metrics: a.metrics.GRPC(), Tracing: cfg.TracerProvider}
 	a.grpc = grpc.NewServer(obs.ServerOptions()...)
 	a.health = health.NewServer()
 	a.roster.Register(a.grpc)
@@ -227,6 +228,7 @@ func (a *App) build() error {
 
 		SessionCacheSize: router.DefaultSessionCacheSize,
 		Metrics:          a.metrics.Router(),
+		Tracer:           tracing.New(cfg.TracerProvider, "router"),
 	})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
@@ -265,6 +267,7 @@ func (a *App) build() error {
 		Stream:             routeStream,
 		Logger:             a.log, // c2s adds service=c2s itself
 		Metrics:            a.metrics.C2S(),
+		Tracer:             tracing.New(cfg.TracerProvider, "c2s"),
 	})
 	if err != nil {
 		var oe *net.OpError

@@ -14,6 +14,8 @@ import (
 	"github.com/switchboard-xmpp/switchboard/services/c2s"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Default listen addresses of the command. They bind the loopback interface
@@ -53,8 +55,8 @@ type Config struct {
 	// NATSListen is an optional TCP host:port of the embedded NATS server,
 	// for tools outside the process; "" disables it.
 	NATSListen string
-	// MetricsListen is an optional HTTP host:port serving /healthz and
-	// /readyz; "" disables it.
+	// MetricsListen is an optional HTTP host:port serving /healthz,
+	// /readyz and /metrics; "" disables it.
 	MetricsListen string
 	// S2SListen is the host:port of server-to-server streams (5269 in
 	// production); "" or "off" (the default) accepts none. Outbound
@@ -130,6 +132,9 @@ type Config struct {
 
 	// Logger receives the log of every service; nil means slog.Default().
 	Logger *slog.Logger
+	// TracerProvider receives the spans of stanzas and gRPC calls
+	// (internal/tracing); nil means no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the configuration of `switchboard` run without

@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/services/c2s"
@@ -164,7 +165,12 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}()
 
 	mx := metrics.New()
-	obs := grpcx.Observer{Metrics: mx.GRPC()}
+	tp, stopTracing, err := tracing.Setup(ctx, "c2s")
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
+	obs := grpcx.Observer{Metrics: mx.GRPC(), Tracing: tp}
 	cert, err := loadCertificate(s)
 	if err != nil {
 		return set.Wrap("cert-file", err)
@@ -200,6 +206,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		DrainDeadline:   s.drainDeadline,
 		Logger:          log,
 		Metrics:         mx.C2S(),
+		Tracer:          tracing.New(tp, "c2s"),
 	})
 	if err != nil {
 		return err

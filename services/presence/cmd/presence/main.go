@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	"github.com/switchboard-xmpp/switchboard/internal/nodes"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	"github.com/switchboard-xmpp/switchboard/services/presence"
 	"github.com/switchboard-xmpp/switchboard/services/presence/redisstore"
@@ -99,6 +100,11 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return set.Wrap("redis-addr", err)
 	}
 	mx := metrics.New()
+	tp, stopTracing, err := tracing.Setup(ctx, "presence")
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-presence-"+s.node, s.startup, mx.NATS().Client("presence"))
 	if err != nil {
 		store.Close()
@@ -123,7 +129,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		store.Close()
 		return set.Wrap("grpc-tls-cert", err)
 	}
-	opts = append(opts, grpcx.Observer{Metrics: mx.GRPC()}.ServerOptions()...)
+	opts = append(opts, grpcx.Observer{Metrics: mx.GRPC(), Tracing: tp}.ServerOptions()...)
 	probe := health.New()
 	probe.ServeMetrics(mx.Handler())
 	srv := grpc.NewServer(opts...)

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/services/roster"
 	"github.com/switchboard-xmpp/switchboard/services/roster/pgstore"
@@ -142,6 +143,11 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 	closeStore := func(context.Context) error { store.Close(); return nil }
 	mx := metrics.New()
+	tp, stopTracing, err := tracing.Setup(ctx, "roster")
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 	svc, err := roster.New(roster.Config{Store: store, DigestMD5: s.digestMD5, Logger: log, Metrics: mx.Roster()})
 	if err != nil {
 		closeStore(ctx)
@@ -153,7 +159,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		closeStore(ctx)
 		return set.Wrap("grpc-tls-cert", err)
 	}
-	sopts = append(sopts, grpcx.Observer{Metrics: mx.GRPC()}.ServerOptions()...)
+	sopts = append(sopts, grpcx.Observer{Metrics: mx.GRPC(), Tracing: tp}.ServerOptions()...)
 	probe := health.New()
 	probe.ServeMetrics(mx.Handler())
 	public := grpc.NewServer(sopts...)

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/health"
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
+	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/services/router"
@@ -100,7 +101,12 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}()
 
 	mx := metrics.New()
-	obs := grpcx.Observer{Metrics: mx.GRPC()}
+	tp, stopTracing, err := tracing.Setup(ctx, "router")
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
+	obs := grpcx.Observer{Metrics: mx.GRPC(), Tracing: tp}
 	rosterConn, err := health.DialServing(ctx, log, "roster", s.rosterAddr, s.tls, s.startup, obs.DialOptions()...)
 	if err != nil {
 		return set.Wrap("roster-grpc", err)
@@ -135,6 +141,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		SessionCacheSize: s.sessionCache,
 		SessionCacheTTL:  s.sessionCacheTTL,
 		Metrics:          mx.Router(),
+		Tracer:           tracing.New(tp, "router"),
 	})
 	if err != nil {
 		return err
