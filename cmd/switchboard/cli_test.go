@@ -426,11 +426,30 @@ func TestUserAddReadsDataDirAndDomainFromEnvironment(t *testing.T) {
 func TestUserAddRefusesJIDOutsideServedDomain(t *testing.T) {
 	dir := t.TempDir()
 	r := runCmd(t, nil, "", "user", "add", "alice@example.org", "pw", "--data-dir", dir)
-	if r.code != exitUsage || !strings.Contains(r.stderr, `"alice@example.org" is not in the served domain "localhost"`) {
+	if r.code != exitUsage || !strings.Contains(r.stderr, `"alice@example.org" is not in a served domain (localhost;`) {
 		t.Errorf("got %d %q", r.code, r.stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, app.DBFile)); err == nil {
 		t.Error("a refused command created the database")
+	}
+}
+
+func TestUserAddAcceptsEveryServedDomain(t *testing.T) {
+	dir := t.TempDir()
+	for _, addr := range []string{"alice@a.test", "bob@B.test"} {
+		if r := runCmd(t, nil, "", "user", "add", addr, "pw", "--data-dir", dir, "--domain", "a.test, b.test"); r.code != exitOK {
+			t.Fatalf("user add %s: %d %s", addr, r.code, r.stderr)
+		}
+	}
+	for _, addr := range []string{"alice@a.test", "bob@b.test"} {
+		ok, err := openAccounts(t, dir).AccountExists(context.Background(), addr)
+		if err != nil || !ok {
+			t.Errorf("account %s: %v %v", addr, ok, err)
+		}
+	}
+	r := runCmd(t, nil, "", "user", "add", "carol@c.test", "pw", "--data-dir", dir, "--domain", "a.test,b.test")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "a.test, b.test") {
+		t.Errorf("carol@c.test: got %d %q", r.code, r.stderr)
 	}
 }
 

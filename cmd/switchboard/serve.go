@@ -37,7 +37,7 @@ func newServeFlags() *serveFlags {
 		}
 	}
 	str(&s.file, config.ConfigSetting, "", "YAML file of settings, one 'name: value' per line, names as the flags without '--'; flags and variables win over it")
-	str(&c.Domain, "domain", app.SettingDomain, "XMPP domain served")
+	str(&c.Domain, "domain", app.SettingDomain, "XMPP domain(s) served, comma-separated; the first is the default")
 	str(&c.DataDir, "data-dir", app.SettingDataDir, "directory of the account database and self-signed certificates")
 	str(&c.C2SListen, "c2s-listen", app.SettingC2SListen, "client (STARTTLS) listen address, host:port; host empty or 0.0.0.0 for all interfaces")
 	str(&c.C2SDirectTLSListen, "c2s-direct-tls-listen", app.SettingC2SDirectTLSListen, `client direct TLS (XEP-0368) listen address; "off" disables`)
@@ -66,6 +66,9 @@ func newServeFlags() *serveFlags {
 	s.field[app.SettingMechanisms] = "mechanisms"
 	str(&c.CertFile, "cert-file", app.SettingCertFile, "PEM certificate chain; empty: self-signed, made in the data directory")
 	str(&c.KeyFile, "key-file", app.SettingKeyFile, "PEM private key of --cert-file")
+	str(&c.CertDir, "cert-dir", app.SettingCertDir, "directory of one certificate per domain, <dir>/<domain>/tls.crt and tls.key, chosen by the name a client asks for (SNI); empty: none")
+	fs.DurationVar(&c.CertReloadInterval, "cert-reload-interval", 0, "how often certificate files are checked for changes; 0: 5s")
+	s.field[app.SettingCertReloadInterval] = "cert-reload-interval"
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long a graceful stop may take")
 	s.field[app.SettingShutdownTimeout] = "shutdown-timeout"
 	str(&c.DrainRedirect, "drain-redirect", app.SettingDrainRedirect, "at stop, send clients to this host[:port] with <see-other-host/>; empty: <system-shutdown/>")

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -44,7 +46,7 @@ func newUserFlags() *userFlags {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.StringVar(&u.dataDir, "data-dir", u.dataDir, "data directory of the server")
-	fs.StringVar(&u.domain, "domain", u.domain, "domain the server serves; the account's JID must be in it")
+	fs.StringVar(&u.domain, "domain", u.domain, "domain(s) the server serves, comma-separated; the account's JID must be in one of them")
 	fs.BoolVar(&u.digestMD5, "digest-md5", false, "also store the DIGEST-MD5 hash (only useful with the server's --digest-md5)")
 	fs.StringVar(&u.passwordFile, "password-file", "", `read the password from this file ("-": standard input) instead of the argument`)
 	fs.StringVar(&u.rosterGRPC, "roster-grpc", "", "host:port of a cluster's roster service (AccountService): manage the account there instead of in --data-dir")
@@ -192,14 +194,25 @@ func user(ctx context.Context, args []string, env lookupEnv, stdin io.Reader, st
 	return nil
 }
 
-// checkAccountJID parses addr as an account address in domain and returns
-// it normalised. An account of another domain is refused rather than
-// created with a warning: the server only looks accounts up in its own
-// domain, so it could never be used, and a typo would go unnoticed.
-func checkAccountJID(addr, domain string) (string, error) {
-	d, err := app.CheckDomain(domain)
-	if err != nil {
-		return "", usagef("--domain %q: %v", domain, err)
+// checkAccountJID parses addr as an account address in one of domains
+// (comma-separated) and returns it normalised. An account of another
+// domain is refused rather than created with a warning: the server only
+// looks accounts up in its own domains, so it could never be used, and a
+// typo would go unnoticed.
+func checkAccountJID(addr, domains string) (string, error) {
+	var served []string
+	for _, d := range strings.Split(domains, ",") {
+		if d = strings.TrimSpace(d); d == "" {
+			continue
+		}
+		n, err := app.CheckDomain(d)
+		if err != nil {
+			return "", usagef("--domain %q: %v", d, err)
+		}
+		served = append(served, n)
+	}
+	if len(served) == 0 {
+		return "", usagef("--domain names no domain")
 	}
 	j, err := jid.Parse(addr)
 	if err != nil {
@@ -208,8 +221,8 @@ func checkAccountJID(addr, domain string) (string, error) {
 	if j.Localpart() == "" || j.Resourcepart() != "" {
 		return "", usagef("%q is not an account address (want localpart@domain)", addr)
 	}
-	if j.Domainpart() != d {
-		return "", usagef("%q is not in the served domain %q (set --domain or SWITCHBOARD_DOMAIN to the server's domain)", addr, d)
+	if !slices.Contains(served, j.Domainpart()) {
+		return "", usagef("%q is not in a served domain (%s; set --domain or SWITCHBOARD_DOMAIN to the server's domains)", addr, strings.Join(served, ", "))
 	}
 	return j.String(), nil
 }

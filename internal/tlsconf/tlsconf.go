@@ -55,3 +55,14 @@ func Server(certs []tls.Certificate, legacy3DES bool) *tls.Config {
 		CipherSuites: suites,
 	}
 }
+
+// Dynamic returns the configuration of a server whose certificate get
+// chooses for each handshake, such as internal/certs.Store.GetCertificate
+// (by the name the client asked for, reloaded when the files change). With
+// legacy3DES, get must be able to return an RSA certificate for a client
+// that supports only the legacy suite.
+func Dynamic(get func(*tls.ClientHelloInfo) (*tls.Certificate, error), legacy3DES bool) *tls.Config {
+	c := Server(nil, legacy3DES)
+	c.GetCertificate = get
+	return c
+}

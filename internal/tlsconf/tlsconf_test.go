@@ -2,6 +2,7 @@ package tlsconf
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"testing"
@@ -104,5 +105,39 @@ func TestTLS11IsRefused(t *testing.T) {
 	cli := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 	if _, err := handshake(t, Server(pairs(t), true), cli); err == nil {
 		t.Fatal("a TLS 1.1 client connected")
+	}
+}
+
+// TestDynamicWithAStoreServesLegacyClientsTheRSACertificate checks that a
+// store holding an ECDSA and an RSA certificate gives each client one it
+// supports.
+func TestDynamicWithAStoreServesLegacyClientsTheRSACertificate(t *testing.T) {
+	cs := pairs(t)
+	store, err := certs.NewStore(certs.StoreOptions{Static: cs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacyClient := &tls.Config{
+		InsecureSkipVerify: true,
+		ServerName:         "example.test",
+		MaxVersion:         tls.VersionTLS12,
+		CipherSuites:       []uint16{tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA},
+	}
+	st, err := handshake(t, Dynamic(store.GetCertificate, true), legacyClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PeerCertificates[0].PublicKeyAlgorithm != x509.RSA {
+		t.Fatalf("legacy client got a %v certificate", st.PeerCertificates[0].PublicKeyAlgorithm)
+	}
+	st, err = handshake(t, Dynamic(store.GetCertificate, true), &tls.Config{InsecureSkipVerify: true, ServerName: "example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.PeerCertificates[0].PublicKeyAlgorithm != x509.ECDSA {
+		t.Fatalf("modern client got a %v certificate", st.PeerCertificates[0].PublicKeyAlgorithm)
+	}
+	if _, err := handshake(t, Dynamic(store.GetCertificate, false), legacyClient); err == nil {
+		t.Fatal("3DES-only client connected with the legacy option off")
 	}
 }

@@ -83,8 +83,9 @@ type tlsServer struct {
 }
 
 // config returns a configuration for one connection and a function that
-// reports the leaf certificate it presented.
-func (t tlsServer) config() (*tls.Config, func() *x509.Certificate) {
+// reports the leaf certificate it presented. A client that sends no server
+// name (SNI) is answered as if it had named fallback, the stream's domain.
+func (t tlsServer) config(fallback string) (*tls.Config, func() *x509.Certificate) {
 	var (
 		mu     sync.Mutex
 		chosen *tls.Certificate
@@ -96,8 +97,14 @@ func (t tlsServer) config() (*tls.Config, func() *x509.Certificate) {
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		var c *tls.Certificate
 		if get != nil {
+			h := hello
+			if h.ServerName == "" {
+				named := *hello
+				named.ServerName = fallback
+				h = &named
+			}
 			var err error
-			if c, err = get(hello); err != nil {
+			if c, err = get(h); err != nil {
 				return nil, err
 			}
 		}

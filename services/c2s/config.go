@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,8 +78,14 @@ type sessionRegistry interface {
 
 // Config configures a c2s Server.
 type Config struct {
-	// Domain is the served domain. Required.
+	// Domain is the default served domain: a stream header without 'to'
+	// is for it. Required.
 	Domain string
+	// Domains are further domains served (repeating Domain is allowed). A
+	// client names its domain in the 'to' of its stream header; SASL,
+	// resource binding and the addresses of its session are in that
+	// domain.
+	Domains []string
 	// Node is this process's node id, unique in the cluster; deliveries
 	// for its sessions arrive on Subjects.Node(Node). Required.
 	Node string
@@ -89,7 +96,10 @@ type Config struct {
 	// listener; "" turns it off. At least one listener is required.
 	ListenDirectTLS string
 	// TLS is the server TLS configuration (see internal/tlsconf). Required
-	// for ListenDirectTLS, and for Listen unless TLSOptional is set.
+	// for ListenDirectTLS, and for Listen unless TLSOptional is set. Its
+	// GetCertificate, when set, is asked with the client's SNI name or,
+	// when the client sent none, the stream's domain (known before
+	// STARTTLS) or Domain (direct TLS): see internal/certs.Store.
 	TLS *tls.Config
 	// TLSOptional offers STARTTLS without <required/> and lets a client
 	// authenticate without it. Off by default: STARTTLS is mandatory.
@@ -101,9 +111,10 @@ type Config struct {
 	// means sasl.DefaultMechanisms().
 	Mechanisms []string
 	// DigestMD5Realm is the realm of the legacy DIGEST-MD5 mechanism, used
-	// only when "DIGEST-MD5" is in Mechanisms; "" means Domain. The sasl
-	// package uses the served domain as the realm, so any other value is
-	// refused (the roster service must store the hash for the same realm).
+	// only when "DIGEST-MD5" is in Mechanisms; "" means the stream's
+	// domain. The sasl package uses the stream's domain as the realm, so
+	// any other value than Domain is refused (the roster service must
+	// store the hash for the same realm).
 	DigestMD5Realm string
 
 	// Limits bound what one client can make the stream reader hold; the
@@ -172,6 +183,17 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("c2s: Config.Domain %q is not a domain name", c.Domain)
 	}
 	c.Domain = d.Domainpart()
+	served := []string{c.Domain}
+	for _, name := range c.Domains {
+		d, err := jid.Parse(name)
+		if err != nil || d.Localpart() != "" || d.Resourcepart() != "" {
+			return c, fmt.Errorf("c2s: Config.Domains: %q is not a domain name", name)
+		}
+		if !slices.Contains(served, d.Domainpart()) {
+			served = append(served, d.Domainpart())
+		}
+	}
+	c.Domains = served
 	if c.Node == "" {
 		return c, fmt.Errorf("c2s: Config.Node is required")
 	}

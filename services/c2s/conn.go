@@ -39,6 +39,7 @@ type conn struct {
 	tls      *tls.ConnectionState
 	cb       func(string) ([]byte, error)
 	lang     string
+	domain   string // served domain named by the first header; "" before it
 	exchange sasl.Server
 	mech     string // mechanism of the running or last exchange
 	failures int
@@ -273,7 +274,7 @@ func (c *conn) closeWith(serr *stream.Error, drain, readOn bool) {
 // handshake runs the TLS handshake over the connection (after <proceed/>
 // or at once on a direct TLS port) and records the channel binding data.
 func (c *conn) handshake() error {
-	cfg, leaf := c.srv.tlsSrv.config()
+	cfg, leaf := c.srv.tlsSrv.config(c.streamDomain())
 	tc := tls.Server(c.dl, cfg)
 	if err := tc.Handshake(); err != nil {
 		c.logger().Info("TLS handshake failed", "err", err)

@@ -530,11 +530,11 @@ func (c *conn) lookup(ctx context.Context, username string) (*sasl.Credentials, 
 		c.acctLockedUntil = until
 		return nil, errLockedOut
 	}
-	return c.srv.lookup(ctx, username)
+	return lookupFor(c.srv.cfg.Credentials, c.streamDomain())(ctx, username)
 }
 
 // accountKey names an account in the per-account failure counts.
-func (c *conn) accountKey(username string) string { return username + "@" + c.srv.cfg.Domain }
+func (c *conn) accountKey(username string) string { return username + "@" + c.streamDomain() }
 
 // authLocked returns the failure for an <auth/> from a locked-out address,
 // or nil.

@@ -145,7 +145,7 @@ func (c *conn) step(ctx context.Context, el *dom.Element) error {
 func (c *conn) openStream() error {
 	h, err := c.r.ReadHeader()
 	resp := stream.Header{
-		From:    c.srv.cfg.Domain,
+		From:    c.streamDomain(),
 		ID:      randomID(),
 		Version: "1.0",
 		Lang:    defaultLang,
@@ -194,10 +194,11 @@ func (c *conn) openStream() error {
 		resp.Version = ""
 	}
 	var serr *stream.Error
+	domain, served := c.servesTo(h.To)
 	switch {
 	case h.NS != stream.NSClient:
 		serr = &stream.Error{Condition: stream.InvalidNamespace, Text: "the content namespace must be " + stream.NSClient}
-	case !c.servesTo(h.To):
+	case !served:
 		serr = &stream.Error{Condition: stream.HostUnknown}
 	case !supported:
 		serr = &stream.Error{Condition: stream.UnsupportedVersion, Text: "this server speaks XMPP 1.0"}
@@ -207,10 +208,19 @@ func (c *conn) openStream() error {
 			return err
 		}
 		if serr.Condition == stream.HostUnknown {
-			c.logger().Info("stream for a domain not served", "to", h.To)
+			if c.domain != "" {
+				c.logger().Info("stream restart names another domain", "to", h.To, "domain", c.domain)
+			} else {
+				c.logger().Info("stream for a domain not served", "to", h.To)
+			}
 		}
 		return serr
 	}
+	if c.domain == "" {
+		c.domain = domain
+		c.logp.Store(c.logger().With("domain", domain))
+	}
+	resp.From = domain
 	return c.sendHeader(resp, true)
 }
 
@@ -227,14 +237,32 @@ func (c *conn) sendHeader(h stream.Header, withFeatures bool) error {
 	return c.sendElement(c.features())
 }
 
-// servesTo reports whether the 'to' of a stream header names our domain.
-// A missing 'to' is taken as our domain: we serve exactly one.
-func (c *conn) servesTo(to string) bool {
+// streamDomain is the domain this stream is for: the one its first header
+// named, or the default domain before that.
+func (c *conn) streamDomain() string {
+	if c.domain != "" {
+		return c.domain
+	}
+	return c.srv.cfg.Domain
+}
+
+// servesTo returns the domain the 'to' of a stream header names, and
+// whether we serve it on this stream. A missing 'to' means the stream's
+// domain (the default one on a first header). A restarted stream (after
+// STARTTLS or SASL) must stay in the domain it began with: the client
+// authenticated there.
+func (c *conn) servesTo(to string) (string, bool) {
 	if to == "" {
-		return true
+		return c.streamDomain(), true
 	}
 	j, err := jid.Parse(to)
-	return err == nil && j.Localpart() == "" && j.Resourcepart() == "" && j.Domainpart() == c.srv.cfg.Domain
+	if err != nil || j.Localpart() != "" || j.Resourcepart() != "" || !c.srv.served[j.Domainpart()] {
+		return "", false
+	}
+	if c.domain != "" && j.Domainpart() != c.domain {
+		return "", false
+	}
+	return j.Domainpart(), true
 }
 
 // features returns <stream:features> for the current state.
@@ -309,7 +337,7 @@ func (c *conn) saslConfig() *sasl.ServerConfig {
 		TLS:                      c.tls != nil,
 		ChannelBinding:           c.cb,
 		AllowPlaintextWithoutTLS: c.srv.cfg.AllowPlaintextAuth,
-		Host:                     c.srv.cfg.Domain,
+		Host:                     c.streamDomain(),
 	}
 }
 
@@ -381,7 +409,7 @@ func (c *conn) bind(ctx context.Context, iq *dom.Element) error {
 	if res == "" {
 		res = randomID()
 	}
-	full, err := jid.New(c.user, c.srv.cfg.Domain, res)
+	full, err := jid.New(c.user, c.streamDomain(), res)
 	if err != nil {
 		// RFC 6120 section 7.7.2.1.
 		c.logger().Info("bad resource in bind request", "resource", res, "err", err)

@@ -54,7 +54,6 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/tracing"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
-	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
 
@@ -65,7 +64,7 @@ const rpcTimeout = 10 * time.Second
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	lookup sasl.Lookup
+	served map[string]bool // Config.Domains
 	tlsSrv tlsServer
 	guard  *guard // abuse controls (limits.go)
 
@@ -94,11 +93,14 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("service", "c2s", "node", cfg.Node),
-		lookup:   lookupFor(cfg.Credentials, cfg.Domain),
 		guard:    newGuard(cfg.Abuse),
+		served:   make(map[string]bool, len(cfg.Domains)),
 		conns:    make(map[*conn]struct{}),
 		sessions: make(map[string]*conn),
 		drainReq: make(chan DrainOptions, 1),
+	}
+	for _, d := range cfg.Domains {
+		s.served[d] = true
 	}
 	if cfg.TLS != nil {
 		s.tlsSrv = tlsServer{base: cfg.TLS}
@@ -201,7 +203,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.accept(ctx, l.ln, l.direct)
 		}()
 	}
-	s.log.Info("c2s serving", "starttls", addrString(s.Addr()), "directtls", addrString(s.DirectTLSAddr()), "domain", s.cfg.Domain)
+	s.log.Info("c2s serving", "starttls", addrString(s.Addr()), "directtls", addrString(s.DirectTLSAddr()), "domains", s.cfg.Domains)
 
 	stopErr := &stream.Error{Condition: stream.SystemShutdown}
 	select {

@@ -23,9 +23,11 @@
 //   - no to: a message goes to the sender's bare JID (10.3.1), presence is
 //     broadcast (10.3.2, RFC 6121 4), an IQ is answered for the account
 //     (10.3.3).
-//   - another domain: handed to the s2s service on bus.Subjects.S2SOut;
-//     <remote-server-not-found/> (10.4.3) when no s2s pod listens.
-//   - our domain: ping and disco#info answered; other requests get
+//   - a domain not served here: handed to the s2s service on
+//     bus.Subjects.S2SOut; <remote-server-not-found/> (10.4.3) when no s2s
+//     pod listens. Every domain of Config.Domains is local, so stanzas
+//     between two served domains never leave the cluster.
+//   - one of our domains: ping and disco#info answered; other requests get
 //     <service-unavailable/>; messages and presence are ignored (10.5.1).
 //   - an account of ours: RFC 6121 8.5.1 (no such user), 8.5.2 (bare JID)
 //     and 8.5.3 (full JID); see the comments of each function for the

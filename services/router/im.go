@@ -56,7 +56,7 @@ const (
 
 // roster answers a jabber:iq:roster get or set from a local account.
 func (j *job) roster(req, q *dom.Element) {
-	if j.from.Domainpart() != j.r.domain {
+	if !j.r.local(j.from.Domainpart()) {
 		// Only an account's own resources manage its roster (2.1.5).
 		j.bounceElement(req, stanza.Forbidden)
 		return
@@ -275,8 +275,8 @@ func (j *job) subscription(to jid.JID) {
 		return
 	}
 	contact := to.Bare()
-	if j.from.Domainpart() == j.r.domain {
-		if contact.Localpart() == "" && contact.Domainpart() == j.r.domain {
+	if j.r.local(j.from.Domainpart()) {
+		if contact.Localpart() == "" && j.r.local(contact.Domainpart()) {
 			j.drop("subscription presence to the server")
 			return
 		}
@@ -285,7 +285,7 @@ func (j *job) subscription(to jid.JID) {
 	}
 	// From a remote server, through s2s: the remote side was applied
 	// there; only ours is left.
-	if contact.Domainpart() != j.r.domain || contact.Localpart() == "" {
+	if !j.r.local(contact.Domainpart()) || contact.Localpart() == "" {
 		j.drop("remote subscription presence not for a local account")
 		return
 	}
@@ -322,7 +322,7 @@ func (j *job) outboundSubscription(user, contact jid.JID, typ string, el *dom.El
 func (j *job) forwardSubscription(user, contact jid.JID, typ string, el *dom.Element, depth int) {
 	el.SetAttr("from", user.String())
 	el.SetAttr("to", contact.String())
-	if contact.Domainpart() != j.r.domain {
+	if !j.r.local(contact.Domainpart()) {
 		j.toRemote(contact.Domainpart(), j.serverStanza(busv1.Kind_KIND_PRESENCE, el), false)
 		return
 	}
@@ -430,7 +430,7 @@ func (j *job) sendUnavailableOf(user, contact jid.JID) {
 // through s2s; a local bare JID to each available resource; a local full
 // JID to that resource if it is available.
 func (j *job) presenceTo(to jid.JID, from, typ string, el *dom.Element) {
-	if to.Domainpart() != j.r.domain {
+	if !j.r.local(to.Domainpart()) {
 		j.toRemote(to.Domainpart(), j.serverStanza(busv1.Kind_KIND_PRESENCE, el), false)
 		return
 	}
@@ -533,7 +533,7 @@ func (j *job) probeContacts() {
 			continue
 		}
 		contact = contact.Bare()
-		if contact.Domainpart() != j.r.domain {
+		if !j.r.local(contact.Domainpart()) {
 			probe := dom.New(nsClient, "presence", "from", user.String(), "to", contact.String(), "type", typeProbe)
 			j.toRemote(contact.Domainpart(), j.serverStanza(busv1.Kind_KIND_PRESENCE, probe), false)
 			continue
@@ -574,8 +574,8 @@ func (j *job) probeContacts() {
 // local account it probes if it is a subscriber (or the account itself);
 // otherwise nothing, which tells a stranger nothing.
 func (j *job) probe(to jid.JID) {
-	if to.Domainpart() != j.r.domain || to.Localpart() == "" {
-		if to.Domainpart() != j.r.domain && j.from.Domainpart() == j.r.domain {
+	if !j.r.local(to.Domainpart()) || to.Localpart() == "" {
+		if !j.r.local(to.Domainpart()) && j.r.local(j.from.Domainpart()) {
 			j.toRemote(to.Domainpart(), j.st, false)
 		}
 		return
@@ -618,7 +618,7 @@ func (j *job) probe(to jid.JID) {
 
 // replyPresence sends presence el made by the server back to the sender.
 func (j *job) replyPresence(el *dom.Element) {
-	if j.from.Domainpart() != j.r.domain {
+	if !j.r.local(j.from.Domainpart()) {
 		j.toRemote(j.from.Domainpart(), j.serverStanza(busv1.Kind_KIND_PRESENCE, el), false)
 		return
 	}
@@ -634,7 +634,7 @@ func (j *job) replyPresence(el *dom.Element) {
 // session's unavailable presence reaches it too, whichever router routes
 // it.
 func (j *job) directedPresence(to jid.JID) {
-	if j.from.Domainpart() != j.r.domain || to.Bare() == j.from.Bare() {
+	if !j.r.local(j.from.Domainpart()) || to.Bare() == j.from.Bare() {
 		return
 	}
 	switch j.st.Type {

@@ -113,7 +113,7 @@ func (m *manager) run(ctx context.Context) error {
 	tick := time.NewTicker(r.leaseTTL / 4)
 	defer tick.Stop()
 	r.log.Info("router: running", "instance", r.instance, "stream", r.subjects.RouteStream(),
-		"partitions", r.subjects.Partitions, "lease_ttl", r.leaseTTL, "domain", r.domain)
+		"partitions", r.subjects.Partitions, "lease_ttl", r.leaseTTL, "domains", r.domains)
 	m.step()
 	for {
 		select {

@@ -120,7 +120,7 @@ func (r *Router) route(ctx context.Context, st *busv1.Stanza, out []outbound) []
 	// every stanza with the session's full JID.
 	from, err := jid.Parse(st.From)
 	serverMessage := st.Kind == busv1.Kind_KIND_MESSAGE && from.Localpart() == "" && from.IsBare()
-	if err != nil || (from.Domainpart() == r.domain && (from.Localpart() == "" || from.IsBare()) && !serverMessage) {
+	if err != nil || (r.local(from.Domainpart()) && (from.Localpart() == "" || from.IsBare()) && !serverMessage) {
 		r.log.Warn("router: envelope with a bad from dropped", append(j.attrs(), "err", err)...)
 		return out
 	}
@@ -181,7 +181,7 @@ func (j *job) routeTo(to jid.JID) {
 		}
 	}
 	switch {
-	case to.Domainpart() != j.r.domain:
+	case !j.r.local(to.Domainpart()):
 		// RFC 6120 section 10.4: a remote domain, reached through the s2s
 		// service, which bounces what it cannot deliver (10.4.3).
 		j.toRemote(to.Domainpart(), j.st, true)

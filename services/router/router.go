@@ -38,8 +38,14 @@ type accounts interface {
 
 // Config configures a Router. Every field but Logger is required.
 type Config struct {
-	// Domain is the XMPP domain served here, such as "localhost".
+	// Domain is the XMPP domain served here, such as "localhost": the
+	// default one when Domains lists more.
 	Domain string
+	// Domains are further domains served (repeating Domain is allowed).
+	// Every served domain is local: its accounts and the server itself
+	// are handled here, and stanzas between two of them never leave the
+	// cluster. Any other domain is remote (the s2s service).
+	Domains []string
 	// Node is the id of this process, for logs.
 	Node string
 	// NATS is the connection the router subscribes and publishes on.
@@ -88,7 +94,9 @@ const callTimeout = 5 * time.Second
 // section 8 to the stanzas that connection services publish on the route
 // subjects, and publishes deliveries to the nodes holding the recipients.
 type Router struct {
-	domain   string // prepared domainpart
+	domain   string          // prepared domainpart of Config.Domain
+	domains  []string        // every served domain, domain first
+	served   map[string]bool // domains as a set
 	node     string
 	nc       *nats.Conn
 	subjects bus.Subjects
@@ -124,6 +132,18 @@ func New(cfg Config) (*Router, error) {
 	}
 	if d.Localpart() != "" || d.Resourcepart() != "" {
 		return nil, fmt.Errorf("%w: Domain %q is not a bare domain", ErrConfig, cfg.Domain)
+	}
+	domains := []string{d.Domainpart()}
+	served := map[string]bool{d.Domainpart(): true}
+	for _, name := range cfg.Domains {
+		e, err := jid.Parse(name)
+		if err != nil || e.Localpart() != "" || e.Resourcepart() != "" {
+			return nil, fmt.Errorf("%w: Domains: %q is not a bare domain", ErrConfig, name)
+		}
+		if !served[e.Domainpart()] {
+			served[e.Domainpart()] = true
+			domains = append(domains, e.Domainpart())
+		}
 	}
 	if cfg.Node == "" {
 		return nil, fmt.Errorf("%w: Node is empty", ErrConfig)
@@ -168,6 +188,8 @@ func New(cfg Config) (*Router, error) {
 	}
 	return &Router{
 		domain:   d.Domainpart(),
+		domains:  domains,
+		served:   served,
 		node:     cfg.Node,
 		nc:       cfg.NATS,
 		subjects: cfg.Subjects,
@@ -183,3 +205,6 @@ func New(cfg Config) (*Router, error) {
 		instance: instanceID(cfg.Node),
 	}, nil
 }
+
+// local reports whether domain (a prepared domainpart) is served here.
+func (r *Router) local(domain string) bool { return r.served[domain] }

@@ -164,8 +164,9 @@ func (j *job) bounce(cond stanza.Condition) {
 }
 
 // bounceMalformed answers a stanza whose to cannot be prepared with
-// <jid-malformed/>. The reply comes from our domain rather than from the
-// bad address, which the sender's client may not be able to parse either.
+// <jid-malformed/>. The reply comes from our domain (the sender's, when it
+// is one of ours) rather than from the bad address, which the sender's
+// client may not be able to parse either.
 func (j *job) bounceMalformed() {
 	if !answerable(j.st) {
 		j.drop("would bounce jid-malformed")
@@ -176,7 +177,11 @@ func (j *job) bounceMalformed() {
 		j.r.log.Warn("router: undecodable stanza, no error sent", append(j.attrs(), "err", err)...)
 		return
 	}
-	el.SetAttr("to", j.r.domain)
+	d := j.r.domain
+	if j.r.local(j.from.Domainpart()) {
+		d = j.from.Domainpart()
+	}
+	el.SetAttr("to", d)
 	j.bounceElement(el, stanza.JIDMalformed)
 }
 
@@ -204,7 +209,7 @@ func answerable(st *busv1.Stanza) bool {
 // reply sends el, an answer made by the server, to the sender's session.
 func (j *job) reply(el *dom.Element) {
 	j.outcomes.Add(metrics.Answered)
-	if to, err := jid.Parse(el.Attr("to")); err == nil && to.Domainpart() != j.r.domain {
+	if to, err := jid.Parse(el.Attr("to")); err == nil && !j.r.local(to.Domainpart()) {
 		// The sender is on another server: the answer goes back through
 		// s2s, never answered itself if it cannot be sent.
 		j.toRemote(to.Domainpart(), &busv1.Stanza{

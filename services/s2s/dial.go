@@ -102,7 +102,7 @@ func (s *Server) open(ctx context.Context, local, remote string) (*peer, error) 
 	defer stop()
 	p := &peer{xconn: newXConn(nc, s.cfg.Limits), local: local, remote: remote}
 	if tgt.direct {
-		if err := p.upgrade(tls.Client(nc, s.clientTLS(remote)), deadline); err != nil {
+		if err := p.upgrade(tls.Client(nc, s.clientTLS(local, remote)), deadline); err != nil {
 			nc.Close()
 			return nil, err
 		}
@@ -129,7 +129,7 @@ func (s *Server) open(ctx context.Context, local, remote string) (*peer, error) 
 			p.nc.Close()
 			return nil, fmt.Errorf("s2s: %s refused STARTTLS: <%s/>", remote, el.Local)
 		}
-		if err := p.upgrade(tls.Client(nc, s.clientTLS(remote)), deadline); err != nil {
+		if err := p.upgrade(tls.Client(nc, s.clientTLS(local, remote)), deadline); err != nil {
 			nc.Close()
 			return nil, err
 		}
@@ -147,14 +147,26 @@ func (s *Server) open(ctx context.Context, local, remote string) (*peer, error) 
 	return p, nil
 }
 
-// clientTLS is the TLS configuration of an outbound stream. The chain is
-// judged after the handshake (checkCertificate), because a certificate
-// that is not valid for the domain still allows dialback.
-func (s *Server) clientTLS(remote string) *tls.Config {
+// clientTLS is the TLS configuration of an outbound stream from local to
+// remote. The chain is judged after the handshake (checkCertificate),
+// because a certificate that is not valid for the domain still allows
+// dialback. The certificate we present, when the peer asks for one (SASL
+// EXTERNAL needs it), is local's.
+func (s *Server) clientTLS(local, remote string) *tls.Config {
 	c := s.cfg.TLS.Clone()
 	c.ServerName = remote
 	c.InsecureSkipVerify = true
-	if len(c.Certificates) > 0 && c.GetClientCertificate == nil {
+	if get := c.GetCertificate; get != nil && c.GetClientCertificate == nil {
+		// The server-side chooser, asked as if a client had named local
+		// with the peer's accepted signature schemes.
+		c.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return get(&tls.ClientHelloInfo{
+				ServerName:        local,
+				SignatureSchemes:  cri.SignatureSchemes,
+				SupportedVersions: []uint16{cri.Version},
+			})
+		}
+	} else if len(c.Certificates) > 0 && c.GetClientCertificate == nil {
 		cert := c.Certificates[0]
 		c.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}

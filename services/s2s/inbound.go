@@ -27,8 +27,12 @@ type inbound struct {
 	x    *xconn
 	id   string // our stream id, which dialback keys are bound to
 	peer string // from of the peer's header, prepared; may be empty
-	log  *slog.Logger
-	seq  uint64 // of the stanzas published
+	// local is the domain of ours the peer's latest header named (the
+	// default one without 'to'): the certificate's name when the peer's
+	// TLS handshake carries none (SNI).
+	local string
+	log   *slog.Logger
+	seq   uint64 // of the stanzas published
 
 	mu      sync.Mutex
 	authed  map[string]bool // remote domains this stream may send from
@@ -123,6 +127,7 @@ func (in *inbound) open(deadline time.Time) error {
 		in.peer = d
 	}
 	in.id = newStreamID()
+	in.local = local
 	if err := in.x.header(stream.Header{From: local, To: in.peer, ID: in.id}); err != nil {
 		return err
 	}
@@ -199,6 +204,19 @@ func (in *inbound) startTLS() error {
 	// The chain is judged by checkCertificate: a peer without a valid
 	// certificate may still use dialback.
 	cfg.ClientAuth = tls.RequestClientCert
+	if get := cfg.GetCertificate; get != nil {
+		// Our certificate is chosen by the name the peer asks for (SNI),
+		// else by the domain its stream header named.
+		local := in.local
+		cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if hello.ServerName == "" {
+				named := *hello
+				named.ServerName = local
+				return get(&named)
+			}
+			return get(hello)
+		}
+	}
 	if err := in.x.upgrade(tls.Server(in.x.nc, cfg), time.Now().Add(in.s.cfg.NegotiationTimeout)); err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ func (a *App) buildAdmin(subjects bus.Subjects) (*adminAPI, error) {
 		return nil, &SettingError{SettingAdminCertFile, certFile, err}
 	}
 	ad.srv, err = admin.New(admin.Config{
-		Domains:  []string{cfg.Domain},
+		Domains:  cfg.Domains,
 		Node:     cfg.NodeID,
 		NATS:     nc,
 		Subjects: subjects,

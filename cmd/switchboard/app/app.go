@@ -71,6 +71,7 @@ type App struct {
 	c2s      *c2s.Server
 	fed      *federation // s2s (s2s.go)
 	admin    *adminAPI   // admin API and node status (admin.go)
+	certs    *certs.Store
 	http     *http.Server
 	httpLn   net.Listener
 
@@ -121,8 +122,8 @@ func (a *App) build() error {
 		return &SettingError{SettingDataDir, cfg.DataDir, err}
 	}
 
-	tlsCerts, err := a.loadCertificates()
-	if err != nil {
+	var err error
+	if a.certs, err = a.loadCertificates(); err != nil {
 		return err
 	}
 
@@ -217,6 +218,7 @@ func (a *App) build() error {
 	a.onClose("router NATS connection", drainer(a.routerNC))
 	a.router, err = router.New(router.Config{
 		Domain:   cfg.Domain,
+		Domains:  cfg.Domains,
 		Node:     cfg.NodeID,
 		NATS:     a.routerNC,
 		Subjects: subjects,
@@ -246,10 +248,11 @@ func (a *App) build() error {
 	}
 	a.c2s, err = c2s.New(c2s.Config{
 		Domain:             cfg.Domain,
+		Domains:            cfg.Domains,
 		Node:               cfg.NodeID,
 		Listen:             cfg.C2SListen,
 		ListenDirectTLS:    cfg.C2SDirectTLSListen,
-		TLS:                tlsconf.Server(tlsCerts, cfg.Legacy3DES),
+		TLS:                tlsconf.Dynamic(a.certs.GetCertificate, cfg.Legacy3DES),
 		TLSOptional:        cfg.TLSOptional,
 		AllowPlaintextAuth: cfg.AllowPlaintextAuth,
 		Mechanisms:         mechs,
@@ -291,7 +294,7 @@ func (a *App) build() error {
 		return a.c2s.Run(done)
 	})
 	a.log.Info("c2s listening", "addr", addrString(a.c2s.Addr()), "direct_tls", addrString(a.c2s.DirectTLSAddr()))
-	if a.fed, err = a.buildS2S(subjects, tlsCerts); err != nil {
+	if a.fed, err = a.buildS2S(subjects); err != nil {
 		return err
 	}
 	if a.admin, err = a.buildAdmin(subjects); err != nil {
@@ -315,12 +318,14 @@ func (a *App) build() error {
 	return nil
 }
 
-// loadCertificates returns the certificates c2s presents: the operator's
-// pair when configured, else a self-signed ECDSA one kept in the data
-// directory; with Legacy3DES also an RSA one, which the legacy suite needs.
-func (a *App) loadCertificates() ([]tls.Certificate, error) {
+// loadCertificates returns the store of the certificates c2s and s2s
+// present: the operator's (CertFile, CertDir), reloaded as they change;
+// without CertFile, a self-signed ECDSA certificate per domain kept in the
+// data directory answers for the domains CertDir has none of; with
+// Legacy3DES also an RSA one, which the legacy suite needs.
+func (a *App) loadCertificates() (*certs.Store, error) {
 	cfg := a.cfg
-	var out []tls.Certificate
+	var static []tls.Certificate
 	hasRSA := false
 	if cfg.CertFile != "" {
 		c, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
@@ -328,25 +333,40 @@ func (a *App) loadCertificates() ([]tls.Certificate, error) {
 			return nil, &SettingError{SettingCertFile, cfg.CertFile, err}
 		}
 		_, hasRSA = c.PrivateKey.(*rsa.PrivateKey)
-		out = append(out, c)
 	} else {
-		c, err := certs.LoadOrCreate(cfg.DataDir, "selfsigned-"+cfg.Domain+"-ecdsa", []string{cfg.Domain}, false)
-		if err != nil {
-			return nil, fmt.Errorf("self-signed certificate: %w", err)
+		for _, d := range cfg.Domains {
+			c, err := certs.LoadOrCreate(cfg.DataDir, "selfsigned-"+d+"-ecdsa", []string{d}, false)
+			if err != nil {
+				return nil, fmt.Errorf("self-signed certificate: %w", err)
+			}
+			static = append(static, c)
 		}
-		out = append(out, c)
 	}
 	if cfg.Legacy3DES && !hasRSA {
 		if cfg.CertFile != "" {
 			a.log.Warn("legacy 3DES is on but the configured certificate has no RSA key: adding a self-signed RSA certificate for legacy clients")
 		}
-		c, err := certs.LoadOrCreate(cfg.DataDir, "selfsigned-"+cfg.Domain+"-rsa", []string{cfg.Domain}, true)
+		c, err := certs.LoadOrCreate(cfg.DataDir, "selfsigned-"+cfg.Domain+"-rsa", cfg.Domains, true)
 		if err != nil {
 			return nil, fmt.Errorf("self-signed RSA certificate: %w", err)
 		}
-		out = append(out, c)
+		static = append(static, c)
 	}
-	return out, nil
+	st, err := certs.NewStore(certs.StoreOptions{
+		CertFile:       cfg.CertFile,
+		KeyFile:        cfg.KeyFile,
+		Dir:            cfg.CertDir,
+		Static:         static,
+		ReloadInterval: cfg.CertReloadInterval,
+		Logger:         a.log.With("component", "certificates"),
+	})
+	if err != nil {
+		if cfg.CertDir != "" {
+			return nil, &SettingError{SettingCertDir, cfg.CertDir, err}
+		}
+		return nil, &SettingError{SettingCertFile, cfg.CertFile, err}
+	}
+	return st, nil
 }
 
 // Run serves until ctx ends or a service fails, then stops every service in
@@ -365,6 +385,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.mu.Unlock()
 	defer close(a.done)
 	defer cancel()
+	watchDone := make(chan struct{})
+	go func() { a.certs.Watch(ctx); close(watchDone) }()
+	defer func() { cancel(); <-watchDone }()
 
 	errc := make(chan error, 6)
 	serve := func(name string, fn func() error) {
@@ -431,7 +454,7 @@ func (a *App) Run(ctx context.Context) error {
 	stopAdmin := a.admin.run(serve)
 	a.ready.Store(true)
 	close(a.readyCh)
-	a.log.Info("switchboard started", "domain", a.cfg.Domain, "node", a.cfg.NodeID,
+	a.log.Info("switchboard started", "domains", a.cfg.Domains, "node", a.cfg.NodeID,
 		"c2s", addrString(a.C2SAddr()), "direct_tls", addrString(a.DirectTLSAddr()))
 
 	var runErr error

@@ -36,8 +36,15 @@ const DBFile = "switchboard.db"
 // Config configures an App. The zero value of a field means its default,
 // except for the optional listeners, where "" means "not listening".
 type Config struct {
-	// Domain is the XMPP domain served; default "localhost".
+	// Domain is the XMPP domain served; default "localhost". It may list
+	// several, comma-separated, as the --domain flag does; the first is
+	// the default domain. Normalize leaves the first here and the whole
+	// list in Domains.
 	Domain string
+	// Domains are further domains served (besides those of Domain). A
+	// client names its domain in its stream header; the server presents
+	// that domain's certificate (see CertDir).
+	Domains []string
 	// DataDir holds the account database and the self-signed certificates;
 	// default "./data". It is created (mode 0700) when missing.
 	DataDir string
@@ -105,6 +112,14 @@ type Config struct {
 	// neither; without them a self-signed certificate for Domain is made
 	// in DataDir on first start and reused after.
 	CertFile, KeyFile string
+	// CertDir holds one certificate per domain, <CertDir>/<domain>/tls.crt
+	// and tls.key, chosen by the name a client asks for (SNI) or its
+	// stream's domain; the files, CertFile's included, are re-read when
+	// they change (every CertReloadInterval). "" means none.
+	CertDir string
+	// CertReloadInterval is how often the certificate files are checked
+	// for changes; zero means certs.DefaultReloadInterval.
+	CertReloadInterval time.Duration
 
 	// ShutdownTimeout bounds the graceful stop; default
 	// DefaultShutdownTimeout. A stop first drains the clients within it,
@@ -199,6 +214,8 @@ const (
 	SettingMechanisms         = "Mechanisms"
 	SettingCertFile           = "CertFile"
 	SettingKeyFile            = "KeyFile"
+	SettingCertDir            = "CertDir"
+	SettingCertReloadInterval = "CertReloadInterval"
 	SettingShutdownTimeout    = "ShutdownTimeout"
 	SettingDrainRedirect      = "DrainRedirect"
 	SettingDrainSpread        = "DrainSpread"
@@ -218,14 +235,14 @@ var knownMechanisms = []string{
 // Normalize fills in defaults and checks every setting, returning the
 // configuration New will use. Errors are *SettingError.
 func (c Config) Normalize() (Config, error) {
-	if c.Domain == "" {
-		c.Domain = "localhost"
-	}
-	d, err := CheckDomain(c.Domain)
+	domains, err := normalizeDomains(c.Domain, c.Domains)
 	if err != nil {
-		return c, &SettingError{SettingDomain, c.Domain, err}
+		return c, err
 	}
-	c.Domain = d
+	c.Domain, c.Domains = domains[0], domains
+	if c.CertReloadInterval < 0 {
+		return c, &SettingError{SettingCertReloadInterval, c.CertReloadInterval.String(), errors.New("negative")}
+	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
@@ -314,6 +331,33 @@ func (c Config) Normalize() (Config, error) {
 	}
 	return c, nil
 }
+
+// normalizeDomains returns the domains of list (comma-separated) and more,
+// checked, normalised and without repeats; "localhost" when there are none.
+func normalizeDomains(list string, more []string) ([]string, error) {
+	var out []string
+	for _, d := range append(strings.Split(list, ","), more...) {
+		d = strings.TrimSpace(d)
+		if d == "" {
+			continue
+		}
+		n, err := CheckDomain(d)
+		if err != nil {
+			return nil, &SettingError{SettingDomain, d, err}
+		}
+		if !contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{"localhost"}
+	}
+	return out, nil
+}
+
+// ServesDomain reports whether d (normalised) is one of the domains of a
+// normalised configuration.
+func (c Config) ServesDomain(d string) bool { return contains(c.Domains, d) }
 
 // CheckDomain checks that d is a domain-only JID and returns it normalised.
 func CheckDomain(d string) (string, error) {

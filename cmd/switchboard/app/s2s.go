@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -106,10 +105,10 @@ func loadSecret(dir string) (string, error) {
 }
 
 // buildS2S makes the s2s service: outbound always (the routers hand it
-// every remote stanza), inbound when S2SListen is set. Its certificate is
-// c2s's: the domain's own, self-signed on a first run, which dialback
+// every remote stanza), inbound when S2SListen is set. Its certificates
+// are c2s's: each domain's own, self-signed on a first run, which dialback
 // accepts.
-func (a *App) buildS2S(subjects bus.Subjects, certs []tls.Certificate) (*federation, error) {
+func (a *App) buildS2S(subjects bus.Subjects) (*federation, error) {
 	cfg := a.cfg
 	secret, err := loadSecret(cfg.DataDir)
 	if err != nil {
@@ -133,10 +132,10 @@ func (a *App) buildS2S(subjects bus.Subjects, certs []tls.Certificate) (*federat
 	}
 	a.onClose("s2s NATS connection", drainer(f.nc))
 	f.srv, err = s2s.New(s2s.Config{
-		Domains:         []string{cfg.Domain},
+		Domains:         cfg.Domains,
 		Node:            cfg.NodeID + "-s2s",
 		Listen:          cfg.S2SListen,
-		TLS:             tlsconf.Server(certs, cfg.Legacy3DES),
+		TLS:             tlsconf.Dynamic(a.certs.GetCertificate, cfg.Legacy3DES),
 		RootCAs:         roots,
 		Secret:          secret,
 		HostMap:         maps.Clone(cfg.S2SHostMap),

@@ -7,7 +7,7 @@ import (
 )
 
 func TestNodesSharingADataDirectoryGetOneValidSelfSignedPair(t *testing.T) {
-	s := &settings{dataDir: t.TempDir(), domain: "localhost"}
+	s := &settings{dataDir: t.TempDir()}
 	const nodes = 8
 	var wg sync.WaitGroup
 	leaves := make([][]byte, nodes)
@@ -16,7 +16,7 @@ func TestNodesSharingADataDirectoryGetOneValidSelfSignedPair(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cert, err := loadCertificate(s)
+			cert, err := selfSigned(s, "localhost")
 			errs[i] = err
 			if err == nil {
 				leaves[i] = cert.Certificate[0]

@@ -35,7 +35,8 @@ import (
 )
 
 type settings struct {
-	domain        string
+	domains       []string
+	certDir       string
 	listen        string
 	directTLS     string
 	certFile      string
@@ -60,16 +61,17 @@ type settings struct {
 
 func declare(s *settings) *config.Set {
 	set := config.New("c2s", "Usage: c2s [flags]\n\nServes XMPP clients (RFC 6120) until SIGINT or SIGTERM.")
-	set.String(&s.domain, "domain", "localhost", "XMPP domain served").Required()
+	set.Domains(&s.domains)
 	set.String(&s.listen, "c2s-listen", ":5222", "client (STARTTLS) listen address, host:port").Required()
 	set.String(&s.directTLS, "c2s-direct-tls-listen", ":5223", `client direct TLS (XEP-0368) listen address; "off" disables it`)
-	set.String(&s.certFile, "cert-file", "", "PEM certificate chain for clients; empty: a self-signed one in --data-dir (local use only)")
+	set.String(&s.certFile, "cert-file", "", "PEM certificate chain for clients, the default one; empty: a self-signed one per domain in --data-dir (local use only)")
 	set.String(&s.keyFile, "key-file", "", "PEM private key of --cert-file").Check(func() error {
 		if (s.certFile == "") != (s.keyFile == "") {
 			return errors.New("--cert-file and --key-file go together")
 		}
 		return nil
 	})
+	set.String(&s.certDir, "cert-dir", "", "directory of one certificate per domain, <dir>/<domain>/tls.crt and tls.key (a Kubernetes TLS Secret mounted per domain), chosen by the name the client asks for (SNI); re-read when changed")
 	set.String(&s.dataDir, "data-dir", "./data", "directory of the self-signed certificate when --cert-file is empty")
 	set.String(&s.natsURL, "nats-url", nats.DefaultURL, "NATS server URL(s), comma-separated").Required()
 	set.String(&s.subjectPrefix, "subject-prefix", bus.DefaultPrefix, "prefix of every NATS subject of this deployment").Required()
@@ -171,8 +173,11 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 	defer stopTracing(context.WithoutCancel(ctx))
 	obs := grpcx.Observer{Metrics: mx.GRPC(), Tracing: tp}
-	cert, err := loadCertificate(s)
+	store, err := certificates(s, log)
 	if err != nil {
+		if s.certDir != "" {
+			return fmt.Errorf("--cert-file/--cert-dir: %w", err)
+		}
 		return set.Wrap("cert-file", err)
 	}
 	rosterConn, err := health.DialServing(ctx, log, "roster (internal)", s.rosterAddr, s.tls, s.startup, obs.DialOptions()...)
@@ -192,11 +197,12 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	closers = append(closers, nc.Close)
 
 	srv, err := c2s.New(c2s.Config{
-		Domain:          s.domain,
+		Domain:          s.domains[0],
+		Domains:         s.domains[1:],
 		Node:            s.node,
 		Listen:          s.listen,
 		ListenDirectTLS: s.directTLS,
-		TLS:             tlsconf.Server([]tls.Certificate{cert}, false),
+		TLS:             tlsconf.Dynamic(store.GetCertificate, false),
 		Credentials:     rosterv1.NewCredentialServiceClient(rosterConn),
 		Sessions:        presencev1.NewSessionRegistryClient(presenceConn),
 		NATS:            nc,
@@ -259,6 +265,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return err
 	}
 	p.Go("node status", status.Run)
+	p.Go("certificates", func(ctx context.Context) error { store.Watch(ctx); return nil })
 	// Runs after c2s has stopped and unbound what it could: whatever is
 	// left of this node in the registry goes now, not at the reap.
 	p.OnStop("sessions", func(ctx context.Context) error {
@@ -409,12 +416,33 @@ func (h *heartbeater) run(ctx context.Context) error {
 	}
 }
 
-// loadCertificate returns the operator's certificate, or a self-signed one
-// kept in the data directory.
-func loadCertificate(s *settings) (tls.Certificate, error) {
-	if s.certFile != "" {
-		return tls.LoadX509KeyPair(s.certFile, s.keyFile)
+// certificates returns the certificates presented to clients: the
+// operator's (--cert-file, --cert-dir), or without --cert-file a
+// self-signed one per domain kept in the data directory, used for the
+// domains --cert-dir has no certificate of.
+func certificates(s *settings, log *slog.Logger) (*certs.Store, error) {
+	var static []tls.Certificate
+	if s.certFile == "" {
+		for _, d := range s.domains {
+			c, err := selfSigned(s, d)
+			if err != nil {
+				return nil, err
+			}
+			static = append(static, c)
+		}
 	}
+	return certs.NewStore(certs.StoreOptions{
+		CertFile: s.certFile,
+		KeyFile:  s.keyFile,
+		Dir:      s.certDir,
+		Static:   static,
+		Logger:   log,
+	})
+}
+
+// selfSigned returns the self-signed certificate of domain kept in the
+// data directory, made on first use.
+func selfSigned(s *settings, domain string) (tls.Certificate, error) {
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return tls.Certificate{}, err
 	}
@@ -430,7 +458,7 @@ func loadCertificate(s *settings) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("locking %s: %w", lock.Name(), err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	return certs.LoadOrCreate(s.dataDir, "selfsigned-"+s.domain+"-ecdsa", []string{s.domain}, false)
+	return certs.LoadOrCreate(s.dataDir, "selfsigned-"+domain+"-ecdsa", []string{domain}, false)
 }
 
 func addr(a interface{ String() string }) string {

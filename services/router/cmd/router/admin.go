@@ -56,12 +56,12 @@ func startAdmin(set *config.Set, s *settings, p *health.Process, probe *health.P
 	if err != nil {
 		return set.Wrap("admin-token-file", err)
 	}
-	tlsConf, err := admin.ServerTLS(a.certFile, a.keyFile, []string{"localhost", s.domain}, log)
+	tlsConf, err := admin.ServerTLS(a.certFile, a.keyFile, append([]string{"localhost"}, s.domains...), log)
 	if err != nil {
 		return set.Wrap("admin-cert-file", err)
 	}
 	srv, err := admin.New(admin.Config{
-		Domains:      []string{s.domain},
+		Domains:      s.domains,
 		Node:         s.node,
 		NATS:         nc,
 		Subjects:     subjects,

@@ -29,7 +29,7 @@ import (
 )
 
 type settings struct {
-	domain        string
+	domains       []string
 	natsURL       string
 	subjectPrefix string
 	rosterAddr    string
@@ -49,7 +49,7 @@ type settings struct {
 
 func declare(s *settings) *config.Set {
 	set := config.New("router", "Usage: router [flags]\n\nRoutes stanzas between the c2s nodes until SIGINT or SIGTERM.")
-	set.String(&s.domain, "domain", "localhost", "XMPP domain served").Required()
+	set.Domains(&s.domains)
 	set.String(&s.natsURL, "nats-url", nats.DefaultURL, "NATS server URL(s), comma-separated").Required()
 	set.String(&s.subjectPrefix, "subject-prefix", bus.DefaultPrefix, "prefix of every NATS subject of this deployment").Required()
 	set.String(&s.rosterAddr, "roster-grpc", "127.0.0.1:9090", "roster service's public gRPC address, host:port").Required()
@@ -129,7 +129,8 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	closers = append(closers, nc.Close)
 
 	r, err := router.New(router.Config{
-		Domain:   s.domain,
+		Domain:   s.domains[0],
+		Domains:  s.domains[1:],
 		Node:     s.node,
 		NATS:     nc,
 		Subjects: bus.New(s.subjectPrefix, bus.DefaultPartitions),

@@ -44,6 +44,7 @@ type settings struct {
 	subjectPrefix  string
 	listen         string
 	certFile       string
+	certDir        string
 	legacy3DES     bool
 	keyFile        string
 	dataDir        string
@@ -84,6 +85,7 @@ func declare(s *settings) *config.Set {
 		}
 		return nil
 	})
+	set.String(&s.certDir, "cert-dir", "", "directory of one certificate per domain, <dir>/<domain>/tls.crt and tls.key (a Kubernetes TLS Secret mounted per domain), chosen by the name the peer asks for (SNI) or its stream's 'to'; re-read when changed")
 	set.String(&s.dataDir, "data-dir", "./data", "directory of the self-signed certificate and of a generated dialback secret")
 	set.String(&s.caFile, "ca-file", "", "PEM roots that peer certificates are checked against; empty: the system roots")
 	set.String(&s.secret, "dialback-secret", "", "dialback secret shared by every s2s node of the domains (XEP-0185); prefer the variable or --dialback-secret-file, a flag shows in the process list").Secret()
@@ -162,13 +164,24 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	if s.listen == "off" {
 		s.listen = ""
 	}
-	cert, err := loadCertificate(s)
-	if err != nil {
-		return set.Wrap("cert-file", err)
+	// Without --cert-file, a self-signed certificate (with an RSA one for
+	// the legacy suite) answers for the domains --cert-dir has none of.
+	var static []tls.Certificate
+	if s.certFile == "" {
+		cert, err := loadCertificate(s)
+		if err != nil {
+			return set.Wrap("cert-file", err)
+		}
+		if static, err = certificates(s, cert); err != nil {
+			return set.Wrap("legacy-3des", err)
+		}
 	}
-	certList, err := certificates(s, cert)
+	store, err := certs.NewStore(certs.StoreOptions{CertFile: s.certFile, KeyFile: s.keyFile, Dir: s.certDir, Static: static, Logger: log})
 	if err != nil {
-		return set.Wrap("legacy-3des", err)
+		if s.certDir != "" {
+			return fmt.Errorf("--cert-file/--cert-dir: %w", err)
+		}
+		return set.Wrap("cert-file", err)
 	}
 	var roots *x509.CertPool
 	if s.caFile != "" {
@@ -201,7 +214,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		Domains:         s.domains,
 		Node:            s.node,
 		Listen:          s.listen,
-		TLS:             tlsconf.Server(certList, s.legacy3DES),
+		TLS:             tlsconf.Dynamic(store.GetCertificate, s.legacy3DES),
 		RootCAs:         roots,
 		Secret:          secret,
 		HostMap:         s.hostMap,
@@ -248,6 +261,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return err
 	}
 	p.Go("node status", status.Run)
+	p.Go("certificates", func(ctx context.Context) error { store.Watch(ctx); return nil })
 	p.OnStop("NATS", func(ctx context.Context) error { return natsconn.Drain(ctx, nc) })
 	if p.HTTP, err = health.Listen(s.healthListen, probe); err != nil {
 		return set.Wrap("health-listen", err)
@@ -283,14 +297,11 @@ func parseHostMap(v string) (map[string]string, error) {
 	return m, nil
 }
 
-// loadCertificate returns the operator's certificate, or a self-signed
-// one for the first domain (and the others) made once in the data
-// directory, under a file lock so that nodes sharing the directory do not
-// read each other's half-written key.
+// loadCertificate returns a self-signed certificate for the first domain
+// (and the others) made once in the data directory, under a file lock so
+// that nodes sharing the directory do not read each other's half-written
+// key.
 func loadCertificate(s *settings) (tls.Certificate, error) {
-	if s.certFile != "" {
-		return tls.LoadX509KeyPair(s.certFile, s.keyFile)
-	}
 	if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
 		return tls.Certificate{}, err
 	}
