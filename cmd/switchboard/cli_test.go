@@ -72,7 +72,7 @@ func TestDefaultsBindLoopbackAndServeLocalhost(t *testing.T) {
 // Every flag has an environment variable that sets the same field.
 func TestEnvironmentSetsEverySetting(t *testing.T) {
 	env := map[string]string{
-		"SWITCHBOARD_DOMAIN":                "example.org",
+		"SWITCHBOARD_DOMAIN":                "example.org, example.net",
 		"SWITCHBOARD_DATA_DIR":              "/var/lib/sb",
 		"SWITCHBOARD_C2S_LISTEN":            ":15222",
 		"SWITCHBOARD_C2S_DIRECT_TLS_LISTEN": "off",
@@ -90,6 +90,8 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		"SWITCHBOARD_MECHANISMS":            "SCRAM-SHA-256, DIGEST-MD5",
 		"SWITCHBOARD_CERT_FILE":             "/etc/sb/cert.pem",
 		"SWITCHBOARD_KEY_FILE":              "/etc/sb/key.pem",
+		"SWITCHBOARD_CERT_DIR":              "/etc/sb/certs",
+		"SWITCHBOARD_CERT_RELOAD_INTERVAL":  "10s",
 		"SWITCHBOARD_SHUTDOWN_TIMEOUT":      "3s",
 		"SWITCHBOARD_DRAIN_REDIRECT":        "c2s-2.example.org:5222",
 		"SWITCHBOARD_DRAIN_SPREAD":          "2s",
@@ -131,6 +133,7 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 	cfg.Logger = nil
 	want := app.Config{
 		Domain:             "example.org",
+		Domains:            []string{"example.org", "example.net"},
 		DataDir:            "/var/lib/sb",
 		C2SListen:          ":15222",
 		C2SDirectTLSListen: "",
@@ -152,6 +155,8 @@ func TestEnvironmentSetsEverySetting(t *testing.T) {
 		Mechanisms:         []string{"SCRAM-SHA-256", "DIGEST-MD5"},
 		CertFile:           "/etc/sb/cert.pem",
 		KeyFile:            "/etc/sb/key.pem",
+		CertDir:            "/etc/sb/certs",
+		CertReloadInterval: 10 * time.Second,
 		ShutdownTimeout:    3 * time.Second,
 		DrainRedirect:      "c2s-2.example.org:5222",
 		DrainSpread:        2 * time.Second,
