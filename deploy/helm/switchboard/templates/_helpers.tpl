@@ -231,6 +231,16 @@ lifecycle:
 {{- if and .Values.c2sTLS.existingSecret .Values.c2sTLS.certManager.enabled -}}
 {{- fail "set c2sTLS.existingSecret or c2sTLS.certManager.enabled, not both" -}}
 {{- end -}}
+{{- $seen := dict .Values.domain true -}}
+{{- range .Values.domains -}}
+{{- if hasKey $seen .name -}}
+{{- fail (printf "domains: %s is listed twice (or is the release's domain)" .name) -}}
+{{- end -}}
+{{- $_ := set $seen .name true -}}
+{{- if and .existingSecret .certManager -}}
+{{- fail (printf "domains: %s: set existingSecret or certManager, not both" .name) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.grpcTLS.existingSecret .Values.grpcTLS.certManager.enabled -}}
 {{- fail "set grpcTLS.existingSecret or grpcTLS.certManager.enabled, not both" -}}
 {{- end -}}
@@ -239,4 +249,52 @@ lifecycle:
 {{/* The Secret holding the admin API's tokens. */}}
 {{- define "switchboard.adminSecret" -}}
 {{- .Values.admin.existingSecret | default (printf "%s-admin" (include "switchboard.fullname" .)) -}}
+{{- end -}}
+
+{{/* Every XMPP domain served, comma-separated: domain first, then
+domains[].name. */}}
+{{- define "switchboard.domainList" -}}
+{{- $names := list .Values.domain -}}
+{{- range .Values.domains }}{{ $names = append $names .name }}{{ end -}}
+{{- join "," $names -}}
+{{- end -}}
+
+{{/* The Secret of an entry of .Values.domains (dict "root" $ "d" entry);
+empty when the domain has no certificate of its own. */}}
+{{- define "switchboard.domainSecret" -}}
+{{- if .d.existingSecret -}}
+{{- .d.existingSecret -}}
+{{- else if .d.certManager -}}
+{{- printf "%s-domain-%s" (include "switchboard.fullname" .root) (replace "." "-" .d.name) | trunc 253 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when some domain has a certificate of its own (then c2s and
+s2s get SWITCHBOARD_CERT_DIR). */}}
+{{- define "switchboard.hasDomainCerts" -}}
+{{- range .Values.domains }}{{ if or .existingSecret .certManager }}true{{ end }}{{ end -}}
+{{- end -}}
+
+{{/* The volume mounts of the domains' certificates: one directory per
+domain under /etc/switchboard/certs, a whole Secret each (not subPath),
+so that the kubelet's updates reach the pod and c2s and s2s reload them. */}}
+{{- define "switchboard.domainCertMounts" -}}
+{{- range $i, $d := .Values.domains }}
+{{- if include "switchboard.domainSecret" (dict "root" $ "d" $d) }}
+- name: domain-cert-{{ $i }}
+  mountPath: /etc/switchboard/certs/{{ $d.name }}
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "switchboard.domainCertVolumes" -}}
+{{- range $i, $d := .Values.domains }}
+{{- with include "switchboard.domainSecret" (dict "root" $ "d" $d) }}
+- name: domain-cert-{{ $i }}
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
 {{- end -}}

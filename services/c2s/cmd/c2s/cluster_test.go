@@ -181,7 +181,7 @@ func (c *cluster) tls() grpcx.TLSFiles {
 // addUser runs `switchboard user add --roster-grpc` as an operator would.
 func (c *cluster) addUser(t *testing.T, addr, password string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(c.dir, "bin", "switchboard"), "user", "add", addr, password, "--roster-grpc", c.env["ROSTER_GRPC"])
+	cmd := exec.Command(filepath.Join(c.dir, "bin", "switchboard"), "user", "add", addr, password, "--roster-grpc", c.env["ROSTER_GRPC"], "--domain", c.env["CLUSTER_DOMAIN"])
 	cmd.Env = os.Environ()
 	for k, v := range c.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -211,8 +211,10 @@ func login(t *testing.T, ctx context.Context, addr, user, password string) *clie
 // TestLocalCluster starts one cluster with make cluster-up's script and
 // checks it in subtests, since a start costs about 20 s on this machine.
 func TestLocalCluster(t *testing.T) {
-	c := startCluster(t)
+	// Two domains, localhost the default: every other subtest uses it.
+	c := startClusterEnv(t, "CLUSTER_DOMAIN=localhost,other.test")
 	t.Run("UsersOnTwoC2SNodesChatBothWaysThroughTwoRouters", func(t *testing.T) { usersChat(t, c) })
+	t.Run("UsersOfTwoDomainsChatAcrossNodes", func(t *testing.T) { domainsChat(t, c) })
 	t.Run("CredentialServiceIsOnlyOnTheInternalListener", func(t *testing.T) { credentialsInternal(t, c) })
 }
 
@@ -287,5 +289,37 @@ func (c *cluster) purge(t *testing.T) {
 	script := "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) n = n + 1 end return n"
 	if out, err := exec.CommandContext(ctx, "redis-cli", "-h", "127.0.0.1", "-p", "6379", "EVAL", script, "0", c.prefix+":*").CombinedOutput(); err != nil {
 		t.Errorf("purge: redis keys %s:*: %v\n%s", c.prefix, err, out)
+	}
+}
+
+// domainsChat logs carol@other.test in on c2s-1 and dave@localhost on
+// c2s-2: each gets its own domain's certificate (chosen by SNI), and they
+// chat across the domains without s2s.
+func domainsChat(t *testing.T, c *cluster) {
+	c.addUser(t, "carol@other.test", "carol-secret")
+	c.addUser(t, "dave@localhost", "dave-secret")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	carol := login(t, ctx, c.env["C2S1_LISTEN"], "carol@other.test", "carol-secret")
+	dave := login(t, ctx, c.env["C2S2_LISTEN"], "dave@localhost", "dave-secret")
+	for _, p := range []struct {
+		c    *client.Client
+		want string
+	}{{carol, "other.test"}, {dave, "localhost"}} {
+		st, ok := p.c.TLS()
+		if !ok || len(st.PeerCertificates) == 0 || st.PeerCertificates[0].VerifyHostname(p.want) != nil {
+			t.Fatalf("%s: the server's certificate is not for %s", p.c.JID(), p.want)
+		}
+	}
+	for _, pair := range [][2]*client.Client{{carol, dave}, {dave, carol}} {
+		from, to := pair[0], pair[1]
+		body := "from " + from.JID().String()
+		if err := from.SendMessage(ctx, client.Message{To: to.JID(), Type: client.MessageChat, Body: body}); err != nil {
+			t.Fatalf("send %q: %v", body, err)
+		}
+		m, err := to.NextMessage(ctx)
+		if err != nil || m.Body != body || m.From != from.JID() {
+			t.Fatalf("%s: got %+v, %v; want %q from %s", to.JID(), m, err, body, from.JID())
+		}
 	}
 }
