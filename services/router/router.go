@@ -207,4 +207,6 @@ func New(cfg Config) (*Router, error) {
 }
 
 // local reports whether domain (a prepared domainpart) is served here.
-func (r *Router) local(domain string) bool { return r.served[domain] }
+// The default domain is checked on its own too, for a Router built
+// without New (tests and benchmarks set only domain).
+func (r *Router) local(domain string) bool { return domain == r.domain || r.served[domain] }
