@@ -401,3 +401,29 @@ func (s *Service) DeleteOffline(ctx context.Context, user string, upTo int64) (i
 	}
 	return s.store.DeleteOffline(ctx, u.String(), upTo)
 }
+
+// MaxOfflineClaim bounds how long a ClaimOffline claim may hold.
+const MaxOfflineClaim = 10 * time.Minute
+
+// ClaimOffline returns user's offline messages that no live claim holds,
+// oldest first, claimed for lease (at least a millisecond, at most
+// MaxOfflineClaim).
+func (s *Service) ClaimOffline(ctx context.Context, user string, lease time.Duration) ([]OfflineMessage, error) {
+	u, err := parseAccountJID(user)
+	if err != nil {
+		return nil, err
+	}
+	lease = min(max(lease, time.Millisecond), MaxOfflineClaim)
+	now := s.now()
+	return s.store.ClaimOffline(ctx, u.String(), now, now.Add(lease))
+}
+
+// DeleteOfflineIDs removes those of user's offline messages whose ID is in
+// ids, once they are delivered.
+func (s *Service) DeleteOfflineIDs(ctx context.Context, user string, ids []int64) (int, error) {
+	u, err := parseAccountJID(user)
+	if err != nil {
+		return 0, err
+	}
+	return s.store.DeleteOfflineIDs(ctx, u.String(), ids)
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
+	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 )
 
 // rosterHandler serves RosterService: messages to Service calls, results
@@ -158,6 +159,23 @@ func (h rosterHandler) FetchOffline(ctx context.Context, req *rosterv1.FetchOffl
 	if err != nil {
 		return nil, h.s.status(ctx, err)
 	}
+	return h.offlineResponse(ctx, u, msgs), nil
+}
+
+func (h rosterHandler) ClaimOffline(ctx context.Context, req *rosterv1.ClaimOfflineRequest) (*rosterv1.FetchOfflineResponse, error) {
+	u, err := parseAccountJID(req.GetUser())
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	msgs, err := h.s.ClaimOffline(ctx, u.String(), time.Duration(req.GetLeaseMs())*time.Millisecond)
+	if err != nil {
+		return nil, h.s.status(ctx, err)
+	}
+	return h.offlineResponse(ctx, u, msgs), nil
+}
+
+// offlineResponse is msgs as the router delivers them.
+func (h rosterHandler) offlineResponse(ctx context.Context, u jid.JID, msgs []OfflineMessage) *rosterv1.FetchOfflineResponse {
 	resp := &rosterv1.FetchOfflineResponse{}
 	for _, m := range msgs {
 		delayed, err := StampDelay(m.Stanza, u.Domainpart(), m.Stamp)
@@ -172,11 +190,19 @@ func (h rosterHandler) FetchOffline(ctx context.Context, req *rosterv1.FetchOffl
 			Id: m.ID, Raw: m.Stanza, StampUnixMs: m.Stamp.UnixMilli(), Delayed: delayed,
 		})
 	}
-	return resp, nil
+	return resp
 }
 
 func (h rosterHandler) DeleteOffline(ctx context.Context, req *rosterv1.DeleteOfflineRequest) (*rosterv1.DeleteOfflineResponse, error) {
-	n, err := h.s.DeleteOffline(ctx, req.GetUser(), req.GetUpToId())
+	var (
+		n   int
+		err error
+	)
+	if ids := req.GetIds(); len(ids) > 0 {
+		n, err = h.s.DeleteOfflineIDs(ctx, req.GetUser(), ids)
+	} else {
+		n, err = h.s.DeleteOffline(ctx, req.GetUser(), req.GetUpToId())
+	}
 	if err != nil {
 		return nil, h.s.status(ctx, err)
 	}

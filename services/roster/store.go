@@ -181,4 +181,14 @@ type Offline interface {
 	// DeleteOffline removes owner's messages with ID up to and including
 	// upTo, and returns how many it removed.
 	DeleteOffline(ctx context.Context, owner string, upTo int64) (int, error)
+	// ClaimOffline returns owner's messages that carry no live claim
+	// (none, or one that ends at or before now), oldest first, and claims
+	// them until until, in one step: while a claim lives, no other call
+	// returns the message. Deliverers that race for the same box thus
+	// never both get a message; one that dies before deleting what it
+	// claimed leaves it to be claimed again once the claim ends.
+	ClaimOffline(ctx context.Context, owner string, now, until time.Time) ([]OfflineMessage, error)
+	// DeleteOfflineIDs removes those of owner's messages whose ID is in
+	// ids, claimed or not, and returns how many it removed.
+	DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) (int, error)
 }

@@ -44,6 +44,7 @@ type rosters interface {
 	StoreOffline(ctx context.Context, in *rosterv1.StoreOfflineRequest, opts ...grpc.CallOption) (*rosterv1.StoreOfflineResponse, error)
 	FetchOffline(ctx context.Context, in *rosterv1.FetchOfflineRequest, opts ...grpc.CallOption) (*rosterv1.FetchOfflineResponse, error)
 	DeleteOffline(ctx context.Context, in *rosterv1.DeleteOfflineRequest, opts ...grpc.CallOption) (*rosterv1.DeleteOfflineResponse, error)
+	ClaimOffline(ctx context.Context, in *rosterv1.ClaimOfflineRequest, opts ...grpc.CallOption) (*rosterv1.FetchOfflineResponse, error)
 }
 
 const (
@@ -680,8 +681,7 @@ func (j *job) takeDirected() []string {
 
 // loginDeliveries sends a new available resource the subscription
 // requests waiting for the account (3.1.3) and its offline messages
-// (XEP-0160), oldest first with their delay stamps. The messages are
-// deleted only after the deliveries were published (at least once).
+// (XEP-0160), oldest first with their delay stamps.
 func (j *job) loginDeliveries() {
 	user := j.from.Bare().String()
 	self := j.st.Origin
@@ -696,53 +696,9 @@ func (j *job) loginDeliveries() {
 			})
 		}
 	}
-	off, err := j.r.rosters.FetchOffline(j.callCtx(), &rosterv1.FetchOfflineRequest{User: user})
-	if err != nil {
-		j.backendFailed("FetchOffline", err)
-		return
-	}
-	msgs := off.GetMessages()
-	if len(msgs) == 0 {
-		return
-	}
-	for _, m := range msgs {
-		el, err := decodeElement(m.GetDelayed())
-		if err != nil {
-			j.r.log.Warn("router: undecodable offline message skipped", append(j.attrs(), "id", m.GetId(), "err", err)...)
-			continue
-		}
-		j.add(self.Node, &busv1.Delivery{
-			Session: self.Session, Action: busv1.Action_ACTION_DELIVER,
-			Kind: busv1.Kind_KIND_MESSAGE, Type: el.Attr("type"), From: el.Attr("from"), To: el.Attr("to"),
-			Id: el.Attr("id"), Raw: m.GetDelayed(),
-		})
-	}
-	last := msgs[len(msgs)-1].GetId()
-	r := j.r
-	j.out = append(j.out, outbound{then: func() {
-		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
-		defer cancel()
-		if _, err := r.rosters.DeleteOffline(ctx, &rosterv1.DeleteOfflineRequest{User: user, UpToId: last}); err != nil {
-			r.log.Error("router: DeleteOffline failed; the messages will be delivered again", "user", user, "err", err)
-		}
-	}})
-}
-
-// storeOffline keeps a normal or chat message for an account with no
-// resource to take it (RFC 6121 8.5.2.2.1, XEP-0160). A full box is
-// answered with <service-unavailable/> (003-im.md).
-func (j *job) storeOffline(to jid.JID) {
-	_, err := j.r.rosters.StoreOffline(j.callCtx(), &rosterv1.StoreOfflineRequest{User: to.Bare().String(), Raw: j.st.Raw})
-	if err == nil {
-		j.outcomes.Add(metrics.Offline)
-		return
-	}
-	if cond, ok := conditionOf(err); ok {
-		j.r.log.Info("router: offline message refused", append(j.attrs(), "condition", string(cond))...)
-		j.bounce(stanza.ServiceUnavailable)
-		return
-	}
-	j.backendFailed("StoreOffline", err)
+	// XEP-0160: the messages stored for the account, to this resource
+	// (offline.go).
+	j.flushOffline(self.GetNode(), self.GetSession())
 }
 
 // Disco (XEP-0030).

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,8 @@ type fakeRoster struct {
 	offline     map[string][]*rosterv1.OfflineMessage
 	stored      []*rosterv1.StoreOfflineRequest
 	deleted     chan *rosterv1.DeleteOfflineRequest
+	claimed     map[int64]bool // offline message IDs under a claim (offline_test.go)
+	lastID      int64
 }
 
 func newFakeRoster() *fakeRoster {
@@ -121,7 +124,7 @@ func (f *fakeRoster) StoreOffline(_ context.Context, in *rosterv1.StoreOfflineRe
 		return nil, err
 	}
 	f.stored = append(f.stored, proto.Clone(in).(*rosterv1.StoreOfflineRequest))
-	return &rosterv1.StoreOfflineResponse{Id: int64(len(f.stored))}, nil
+	return &rosterv1.StoreOfflineResponse{Id: f.keepOffline(in)}, nil
 }
 
 func (f *fakeRoster) FetchOffline(_ context.Context, in *rosterv1.FetchOfflineRequest, _ ...grpc.CallOption) (*rosterv1.FetchOfflineResponse, error) {
@@ -132,7 +135,7 @@ func (f *fakeRoster) FetchOffline(_ context.Context, in *rosterv1.FetchOfflineRe
 
 func (f *fakeRoster) DeleteOffline(_ context.Context, in *rosterv1.DeleteOfflineRequest, _ ...grpc.CallOption) (*rosterv1.DeleteOfflineResponse, error) {
 	f.deleted <- proto.Clone(in).(*rosterv1.DeleteOfflineRequest)
-	return &rosterv1.DeleteOfflineResponse{}, nil
+	return &rosterv1.DeleteOfflineResponse{Deleted: f.dropOffline(in)}, nil
 }
 
 // xmppError is a roster service error carrying a stanza condition, as the
@@ -475,8 +478,8 @@ func TestInitialPresenceBroadcastProbesPendingAndOffline_RFC6121_4_2_2_and_XEP01
 	}
 	select {
 	case d := <-h.ros.deleted:
-		if d.User != "alice@example.com" || d.UpToId != 9 {
-			t.Errorf("DeleteOffline(%v), want alice up to 9", d)
+		if d.User != "alice@example.com" || !slices.Equal(d.Ids, []int64{7, 9}) {
+			t.Errorf("DeleteOffline(%v), want alice's 7 and 9", d)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("offline messages never deleted after delivery")

@@ -340,33 +340,41 @@ func (j *job) messageToBare(to jid.JID, typ string) {
 // chat) for a bare JID to those of the account's sessions that section
 // 8.5.2.1.1 picks, and returns how many it delivered to.
 func (j *job) messageToResources(sessions []*presencev1.Session, typ string) int {
-	var n int
+	targets := messageTargets(sessions, typ)
+	for _, s := range targets {
+		j.deliver(s)
+	}
+	return len(targets)
+}
+
+// messageTargets returns the sessions that section 8.5.2.1.1 picks for a
+// message of type typ (headline, normal or chat) to the bare JID.
+func messageTargets(sessions []*presencev1.Session, typ string) []*presencev1.Session {
+	var out []*presencev1.Session
 	if typ == typeHeadline {
 		// Every available resource with a non-negative priority.
 		for _, s := range sessions {
 			if s.Available && s.Priority >= 0 {
-				j.deliver(s)
-				n++
+				out = append(out, s)
 			}
 		}
-	} else {
-		// normal and chat: the highest non-negative priority.
-		best := int32(-1)
+		return out
+	}
+	// normal and chat: the highest non-negative priority.
+	best := int32(-1)
+	for _, s := range sessions {
+		if s.Available && s.Priority > best {
+			best = s.Priority
+		}
+	}
+	if best >= 0 {
 		for _, s := range sessions {
-			if s.Available && s.Priority > best {
-				best = s.Priority
-			}
-		}
-		if best >= 0 {
-			for _, s := range sessions {
-				if s.Available && s.Priority == best {
-					j.deliver(s)
-					n++
-				}
+			if s.Available && s.Priority == best {
+				out = append(out, s)
 			}
 		}
 	}
-	return n
+	return out
 }
 
 // presenceToBare applies RFC 6121 sections 8.5.2.1.2 and 8.5.2.2.2 to

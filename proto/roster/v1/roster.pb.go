@@ -2161,9 +2161,11 @@ func (x *FetchOfflineResponse) GetMessages() []*OfflineMessage {
 }
 
 type DeleteOfflineRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
-	UpToId        int64                  `protobuf:"varint,2,opt,name=up_to_id,json=upToId,proto3" json:"up_to_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	User   string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	UpToId int64                  `protobuf:"varint,2,opt,name=up_to_id,json=upToId,proto3" json:"up_to_id,omitempty"`
+	// When set, exactly these messages are removed and up_to_id is ignored.
+	Ids           []int64 `protobuf:"varint,3,rep,packed,name=ids,proto3" json:"ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2212,6 +2214,65 @@ func (x *DeleteOfflineRequest) GetUpToId() int64 {
 	return 0
 }
 
+func (x *DeleteOfflineRequest) GetIds() []int64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+type ClaimOfflineRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	LeaseMs       int64                  `protobuf:"varint,2,opt,name=lease_ms,json=leaseMs,proto3" json:"lease_ms,omitempty"` // how long the claim holds; at least 1
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimOfflineRequest) Reset() {
+	*x = ClaimOfflineRequest{}
+	mi := &file_roster_v1_roster_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimOfflineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimOfflineRequest) ProtoMessage() {}
+
+func (x *ClaimOfflineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roster_v1_roster_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimOfflineRequest.ProtoReflect.Descriptor instead.
+func (*ClaimOfflineRequest) Descriptor() ([]byte, []int) {
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ClaimOfflineRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ClaimOfflineRequest) GetLeaseMs() int64 {
+	if x != nil {
+		return x.LeaseMs
+	}
+	return 0
+}
+
 type DeleteOfflineResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Deleted       int32                  `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
@@ -2221,7 +2282,7 @@ type DeleteOfflineResponse struct {
 
 func (x *DeleteOfflineResponse) Reset() {
 	*x = DeleteOfflineResponse{}
-	mi := &file_roster_v1_roster_proto_msgTypes[39]
+	mi := &file_roster_v1_roster_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2294,7 @@ func (x *DeleteOfflineResponse) String() string {
 func (*DeleteOfflineResponse) ProtoMessage() {}
 
 func (x *DeleteOfflineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roster_v1_roster_proto_msgTypes[39]
+	mi := &file_roster_v1_roster_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2307,7 @@ func (x *DeleteOfflineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteOfflineResponse.ProtoReflect.Descriptor instead.
 func (*DeleteOfflineResponse) Descriptor() ([]byte, []int) {
-	return file_roster_v1_roster_proto_rawDescGZIP(), []int{39}
+	return file_roster_v1_roster_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteOfflineResponse) GetDeleted() int32 {
@@ -2394,10 +2455,14 @@ const file_roster_v1_roster_proto_rawDesc = "" +
 	"\rstamp_unix_ms\x18\x03 \x01(\x03R\vstampUnixMs\x12\x18\n" +
 	"\adelayed\x18\x04 \x01(\fR\adelayed\"Y\n" +
 	"\x14FetchOfflineResponse\x12A\n" +
-	"\bmessages\x18\x01 \x03(\v2%.switchboard.roster.v1.OfflineMessageR\bmessages\"D\n" +
+	"\bmessages\x18\x01 \x03(\v2%.switchboard.roster.v1.OfflineMessageR\bmessages\"V\n" +
 	"\x14DeleteOfflineRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
-	"\bup_to_id\x18\x02 \x01(\x03R\x06upToId\"1\n" +
+	"\bup_to_id\x18\x02 \x01(\x03R\x06upToId\x12\x10\n" +
+	"\x03ids\x18\x03 \x03(\x03R\x03ids\"D\n" +
+	"\x13ClaimOfflineRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x19\n" +
+	"\blease_ms\x18\x02 \x01(\x03R\aleaseMs\"1\n" +
 	"\x15DeleteOfflineResponse\x12\x18\n" +
 	"\adeleted\x18\x01 \x01(\x05R\adeleted*U\n" +
 	"\tDirection\x12\x19\n" +
@@ -2412,7 +2477,7 @@ const file_roster_v1_roster_proto_rawDesc = "" +
 	"\fListAccounts\x12*.switchboard.roster.v1.ListAccountsRequest\x1a+.switchboard.roster.v1.ListAccountsResponse\x12y\n" +
 	"\x12SetAccountDisabled\x120.switchboard.roster.v1.SetAccountDisabledRequest\x1a1.switchboard.roster.v1.SetAccountDisabledResponse2\x82\x01\n" +
 	"\x11CredentialService\x12m\n" +
-	"\x0eGetCredentials\x12,.switchboard.roster.v1.GetCredentialsRequest\x1a-.switchboard.roster.v1.GetCredentialsResponse2\xab\b\n" +
+	"\x0eGetCredentials\x12,.switchboard.roster.v1.GetCredentialsRequest\x1a-.switchboard.roster.v1.GetCredentialsResponse2\x94\t\n" +
 	"\rRosterService\x12^\n" +
 	"\tGetRoster\x12'.switchboard.roster.v1.GetRosterRequest\x1a(.switchboard.roster.v1.GetRosterResponse\x12X\n" +
 	"\aSetItem\x12%.switchboard.roster.v1.SetItemRequest\x1a&.switchboard.roster.v1.SetItemResponse\x12a\n" +
@@ -2425,7 +2490,8 @@ const file_roster_v1_roster_proto_rawDesc = "" +
 	"ContactsOf\x12(.switchboard.roster.v1.ContactsOfRequest\x1a'.switchboard.roster.v1.ContactsResponse\x12g\n" +
 	"\fStoreOffline\x12*.switchboard.roster.v1.StoreOfflineRequest\x1a+.switchboard.roster.v1.StoreOfflineResponse\x12g\n" +
 	"\fFetchOffline\x12*.switchboard.roster.v1.FetchOfflineRequest\x1a+.switchboard.roster.v1.FetchOfflineResponse\x12j\n" +
-	"\rDeleteOffline\x12+.switchboard.roster.v1.DeleteOfflineRequest\x1a,.switchboard.roster.v1.DeleteOfflineResponseBBZ@github.com/switchboard-xmpp/switchboard/proto/roster/v1;rosterv1b\x06proto3"
+	"\rDeleteOffline\x12+.switchboard.roster.v1.DeleteOfflineRequest\x1a,.switchboard.roster.v1.DeleteOfflineResponse\x12g\n" +
+	"\fClaimOffline\x12*.switchboard.roster.v1.ClaimOfflineRequest\x1a+.switchboard.roster.v1.FetchOfflineResponseBBZ@github.com/switchboard-xmpp/switchboard/proto/roster/v1;rosterv1b\x06proto3"
 
 var (
 	file_roster_v1_roster_proto_rawDescOnce sync.Once
@@ -2440,7 +2506,7 @@ func file_roster_v1_roster_proto_rawDescGZIP() []byte {
 }
 
 var file_roster_v1_roster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_roster_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_roster_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_roster_v1_roster_proto_goTypes = []any{
 	(Direction)(0),                       // 0: switchboard.roster.v1.Direction
 	(*CreateAccountRequest)(nil),         // 1: switchboard.roster.v1.CreateAccountRequest
@@ -2482,7 +2548,8 @@ var file_roster_v1_roster_proto_goTypes = []any{
 	(*OfflineMessage)(nil),               // 37: switchboard.roster.v1.OfflineMessage
 	(*FetchOfflineResponse)(nil),         // 38: switchboard.roster.v1.FetchOfflineResponse
 	(*DeleteOfflineRequest)(nil),         // 39: switchboard.roster.v1.DeleteOfflineRequest
-	(*DeleteOfflineResponse)(nil),        // 40: switchboard.roster.v1.DeleteOfflineResponse
+	(*ClaimOfflineRequest)(nil),          // 40: switchboard.roster.v1.ClaimOfflineRequest
+	(*DeleteOfflineResponse)(nil),        // 41: switchboard.roster.v1.DeleteOfflineResponse
 }
 var file_roster_v1_roster_proto_depIdxs = []int32{
 	9,  // 0: switchboard.roster.v1.ListAccountsResponse.accounts:type_name -> switchboard.roster.v1.Account
@@ -2517,25 +2584,27 @@ var file_roster_v1_roster_proto_depIdxs = []int32{
 	34, // 29: switchboard.roster.v1.RosterService.StoreOffline:input_type -> switchboard.roster.v1.StoreOfflineRequest
 	36, // 30: switchboard.roster.v1.RosterService.FetchOffline:input_type -> switchboard.roster.v1.FetchOfflineRequest
 	39, // 31: switchboard.roster.v1.RosterService.DeleteOffline:input_type -> switchboard.roster.v1.DeleteOfflineRequest
-	2,  // 32: switchboard.roster.v1.AccountService.CreateAccount:output_type -> switchboard.roster.v1.CreateAccountResponse
-	4,  // 33: switchboard.roster.v1.AccountService.DeleteAccount:output_type -> switchboard.roster.v1.DeleteAccountResponse
-	6,  // 34: switchboard.roster.v1.AccountService.ChangePassword:output_type -> switchboard.roster.v1.ChangePasswordResponse
-	8,  // 35: switchboard.roster.v1.AccountService.AccountExists:output_type -> switchboard.roster.v1.AccountExistsResponse
-	11, // 36: switchboard.roster.v1.AccountService.ListAccounts:output_type -> switchboard.roster.v1.ListAccountsResponse
-	13, // 37: switchboard.roster.v1.AccountService.SetAccountDisabled:output_type -> switchboard.roster.v1.SetAccountDisabledResponse
-	16, // 38: switchboard.roster.v1.CredentialService.GetCredentials:output_type -> switchboard.roster.v1.GetCredentialsResponse
-	21, // 39: switchboard.roster.v1.RosterService.GetRoster:output_type -> switchboard.roster.v1.GetRosterResponse
-	23, // 40: switchboard.roster.v1.RosterService.SetItem:output_type -> switchboard.roster.v1.SetItemResponse
-	25, // 41: switchboard.roster.v1.RosterService.RemoveItem:output_type -> switchboard.roster.v1.RemoveItemResponse
-	27, // 42: switchboard.roster.v1.RosterService.ApplySubscription:output_type -> switchboard.roster.v1.ApplySubscriptionResponse
-	30, // 43: switchboard.roster.v1.RosterService.PendingSubscriptions:output_type -> switchboard.roster.v1.PendingSubscriptionsResponse
-	33, // 44: switchboard.roster.v1.RosterService.SubscribersOf:output_type -> switchboard.roster.v1.ContactsResponse
-	33, // 45: switchboard.roster.v1.RosterService.ContactsOf:output_type -> switchboard.roster.v1.ContactsResponse
-	35, // 46: switchboard.roster.v1.RosterService.StoreOffline:output_type -> switchboard.roster.v1.StoreOfflineResponse
-	38, // 47: switchboard.roster.v1.RosterService.FetchOffline:output_type -> switchboard.roster.v1.FetchOfflineResponse
-	40, // 48: switchboard.roster.v1.RosterService.DeleteOffline:output_type -> switchboard.roster.v1.DeleteOfflineResponse
-	32, // [32:49] is the sub-list for method output_type
-	15, // [15:32] is the sub-list for method input_type
+	40, // 32: switchboard.roster.v1.RosterService.ClaimOffline:input_type -> switchboard.roster.v1.ClaimOfflineRequest
+	2,  // 33: switchboard.roster.v1.AccountService.CreateAccount:output_type -> switchboard.roster.v1.CreateAccountResponse
+	4,  // 34: switchboard.roster.v1.AccountService.DeleteAccount:output_type -> switchboard.roster.v1.DeleteAccountResponse
+	6,  // 35: switchboard.roster.v1.AccountService.ChangePassword:output_type -> switchboard.roster.v1.ChangePasswordResponse
+	8,  // 36: switchboard.roster.v1.AccountService.AccountExists:output_type -> switchboard.roster.v1.AccountExistsResponse
+	11, // 37: switchboard.roster.v1.AccountService.ListAccounts:output_type -> switchboard.roster.v1.ListAccountsResponse
+	13, // 38: switchboard.roster.v1.AccountService.SetAccountDisabled:output_type -> switchboard.roster.v1.SetAccountDisabledResponse
+	16, // 39: switchboard.roster.v1.CredentialService.GetCredentials:output_type -> switchboard.roster.v1.GetCredentialsResponse
+	21, // 40: switchboard.roster.v1.RosterService.GetRoster:output_type -> switchboard.roster.v1.GetRosterResponse
+	23, // 41: switchboard.roster.v1.RosterService.SetItem:output_type -> switchboard.roster.v1.SetItemResponse
+	25, // 42: switchboard.roster.v1.RosterService.RemoveItem:output_type -> switchboard.roster.v1.RemoveItemResponse
+	27, // 43: switchboard.roster.v1.RosterService.ApplySubscription:output_type -> switchboard.roster.v1.ApplySubscriptionResponse
+	30, // 44: switchboard.roster.v1.RosterService.PendingSubscriptions:output_type -> switchboard.roster.v1.PendingSubscriptionsResponse
+	33, // 45: switchboard.roster.v1.RosterService.SubscribersOf:output_type -> switchboard.roster.v1.ContactsResponse
+	33, // 46: switchboard.roster.v1.RosterService.ContactsOf:output_type -> switchboard.roster.v1.ContactsResponse
+	35, // 47: switchboard.roster.v1.RosterService.StoreOffline:output_type -> switchboard.roster.v1.StoreOfflineResponse
+	38, // 48: switchboard.roster.v1.RosterService.FetchOffline:output_type -> switchboard.roster.v1.FetchOfflineResponse
+	41, // 49: switchboard.roster.v1.RosterService.DeleteOffline:output_type -> switchboard.roster.v1.DeleteOfflineResponse
+	38, // 50: switchboard.roster.v1.RosterService.ClaimOffline:output_type -> switchboard.roster.v1.FetchOfflineResponse
+	33, // [33:51] is the sub-list for method output_type
+	15, // [15:33] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
 	15, // [15:15] is the sub-list for extension extendee
 	0,  // [0:15] is the sub-list for field type_name
@@ -2552,7 +2621,7 @@ func file_roster_v1_roster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roster_v1_roster_proto_rawDesc), len(file_roster_v1_roster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

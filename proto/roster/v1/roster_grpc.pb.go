@@ -443,6 +443,7 @@ const (
 	RosterService_StoreOffline_FullMethodName         = "/switchboard.roster.v1.RosterService/StoreOffline"
 	RosterService_FetchOffline_FullMethodName         = "/switchboard.roster.v1.RosterService/FetchOffline"
 	RosterService_DeleteOffline_FullMethodName        = "/switchboard.roster.v1.RosterService/DeleteOffline"
+	RosterService_ClaimOffline_FullMethodName         = "/switchboard.roster.v1.RosterService/ClaimOffline"
 )
 
 // RosterServiceClient is the client API for RosterService service.
@@ -484,8 +485,15 @@ type RosterServiceClient interface {
 	StoreOffline(ctx context.Context, in *StoreOfflineRequest, opts ...grpc.CallOption) (*StoreOfflineResponse, error)
 	// FetchOffline returns the stored messages, oldest first.
 	FetchOffline(ctx context.Context, in *FetchOfflineRequest, opts ...grpc.CallOption) (*FetchOfflineResponse, error)
-	// DeleteOffline removes the messages up to an id, after delivery.
+	// DeleteOffline removes the messages up to an id, or the listed ones,
+	// after delivery.
 	DeleteOffline(ctx context.Context, in *DeleteOfflineRequest, opts ...grpc.CallOption) (*DeleteOfflineResponse, error)
+	// ClaimOffline returns the stored messages no other caller holds a live
+	// claim on, oldest first, and claims them for lease_ms: a message is
+	// handed to one caller at a time. The caller deletes what it delivered
+	// (DeleteOffline with ids); a claim it never settles lapses, and the
+	// messages are handed out again (at least once).
+	ClaimOffline(ctx context.Context, in *ClaimOfflineRequest, opts ...grpc.CallOption) (*FetchOfflineResponse, error)
 }
 
 type rosterServiceClient struct {
@@ -596,6 +604,16 @@ func (c *rosterServiceClient) DeleteOffline(ctx context.Context, in *DeleteOffli
 	return out, nil
 }
 
+func (c *rosterServiceClient) ClaimOffline(ctx context.Context, in *ClaimOfflineRequest, opts ...grpc.CallOption) (*FetchOfflineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FetchOfflineResponse)
+	err := c.cc.Invoke(ctx, RosterService_ClaimOffline_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RosterServiceServer is the server API for RosterService service.
 // All implementations must embed UnimplementedRosterServiceServer
 // for forward compatibility.
@@ -635,8 +653,15 @@ type RosterServiceServer interface {
 	StoreOffline(context.Context, *StoreOfflineRequest) (*StoreOfflineResponse, error)
 	// FetchOffline returns the stored messages, oldest first.
 	FetchOffline(context.Context, *FetchOfflineRequest) (*FetchOfflineResponse, error)
-	// DeleteOffline removes the messages up to an id, after delivery.
+	// DeleteOffline removes the messages up to an id, or the listed ones,
+	// after delivery.
 	DeleteOffline(context.Context, *DeleteOfflineRequest) (*DeleteOfflineResponse, error)
+	// ClaimOffline returns the stored messages no other caller holds a live
+	// claim on, oldest first, and claims them for lease_ms: a message is
+	// handed to one caller at a time. The caller deletes what it delivered
+	// (DeleteOffline with ids); a claim it never settles lapses, and the
+	// messages are handed out again (at least once).
+	ClaimOffline(context.Context, *ClaimOfflineRequest) (*FetchOfflineResponse, error)
 	mustEmbedUnimplementedRosterServiceServer()
 }
 
@@ -676,6 +701,9 @@ func (UnimplementedRosterServiceServer) FetchOffline(context.Context, *FetchOffl
 }
 func (UnimplementedRosterServiceServer) DeleteOffline(context.Context, *DeleteOfflineRequest) (*DeleteOfflineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteOffline not implemented")
+}
+func (UnimplementedRosterServiceServer) ClaimOffline(context.Context, *ClaimOfflineRequest) (*FetchOfflineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClaimOffline not implemented")
 }
 func (UnimplementedRosterServiceServer) mustEmbedUnimplementedRosterServiceServer() {}
 func (UnimplementedRosterServiceServer) testEmbeddedByValue()                       {}
@@ -878,6 +906,24 @@ func _RosterService_DeleteOffline_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RosterService_ClaimOffline_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClaimOfflineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RosterServiceServer).ClaimOffline(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RosterService_ClaimOffline_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RosterServiceServer).ClaimOffline(ctx, req.(*ClaimOfflineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RosterService_ServiceDesc is the grpc.ServiceDesc for RosterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -924,6 +970,10 @@ var RosterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteOffline",
 			Handler:    _RosterService_DeleteOffline_Handler,
+		},
+		{
+			MethodName: "ClaimOffline",
+			Handler:    _RosterService_ClaimOffline_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

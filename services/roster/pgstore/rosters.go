@@ -1,10 +1,12 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -383,6 +385,54 @@ func (s *Store) DeleteOffline(ctx context.Context, owner string, upTo int64) (in
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM offline_messages WHERE owner = $1 AND id <= $2`, owner, upTo)
+		n = tag.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+// ClaimOffline implements roster.Offline. The owner's row lock orders it
+// after every other write to the box.
+func (s *Store) ClaimOffline(ctx context.Context, owner string, now, until time.Time) ([]roster.OfflineMessage, error) {
+	var out []roster.OfflineMessage
+	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		out = nil
+		if err := lockOwner(ctx, tx, owner); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `UPDATE offline_messages SET claimed_until = $3
+			WHERE owner = $1 AND (claimed_until IS NULL OR claimed_until <= $2)
+			RETURNING id, stanza, stamp`,
+			owner, time.UnixMilli(now.UnixMilli()), time.UnixMilli(until.UnixMilli()))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m roster.OfflineMessage
+			if err := rows.Scan(&m.ID, &m.Stanza, &m.Stamp); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	// RETURNING promises no order.
+	slices.SortFunc(out, func(a, b roster.OfflineMessage) int { return cmp.Compare(a.ID, b.ID) })
+	return out, err
+}
+
+// DeleteOfflineIDs implements roster.Offline.
+func (s *Store) DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) (int, error) {
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := lockOwner(ctx, tx, owner); err != nil {
+			return err
+		}
+		if ids == nil {
+			ids = []int64{}
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM offline_messages WHERE owner = $1 AND id = ANY($2)`, owner, ids)
 		n = tag.RowsAffected()
 		return err
 	})

@@ -63,4 +63,9 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX offline_messages_by_owner ON offline_messages (owner, id)`,
 	},
+	// 3: claims on offline messages (XEP-0160): the time a router's claim
+	// on a message ends; NULL for none.
+	{
+		`ALTER TABLE offline_messages ADD COLUMN claimed_until_unix_ms INTEGER`,
+	},
 }

@@ -394,6 +394,74 @@ func (s *Store) DeleteOffline(ctx context.Context, owner string, upTo int64) (in
 	return int(n), err
 }
 
+// ClaimOffline implements roster.Offline. The write transaction orders it
+// after every other write to the box.
+func (s *Store) ClaimOffline(ctx context.Context, owner string, now, until time.Time) ([]roster.OfflineMessage, error) {
+	var out []roster.OfflineMessage
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out = nil
+		if err := lockOwner(ctx, tx, owner); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, stanza, stamp_unix_ms FROM offline_messages
+			WHERE owner = ? AND (claimed_until_unix_ms IS NULL OR claimed_until_unix_ms <= ?) ORDER BY id`,
+			owner, now.UnixMilli())
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var (
+				m     roster.OfflineMessage
+				stamp int64
+			)
+			if err := rows.Scan(&m.ID, &m.Stanza, &stamp); err != nil {
+				rows.Close()
+				return err
+			}
+			m.Stamp = time.UnixMilli(stamp)
+			out = append(out, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, m := range out {
+			if _, err := tx.ExecContext(ctx, `UPDATE offline_messages SET claimed_until_unix_ms = ? WHERE id = ?`,
+				until.UnixMilli(), m.ID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteOfflineIDs implements roster.Offline.
+func (s *Store) DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) (int, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := lockOwner(ctx, tx, owner); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, `DELETE FROM offline_messages WHERE owner = ? AND id = ?`, owner, id)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	return int(n), err
+}
+
 func cloneEntry(e roster.Entry) roster.Entry {
 	if e.Groups != nil {
 		e.Groups = append([]string(nil), e.Groups...)

@@ -113,6 +113,12 @@ func testRosterMissingAccount(t *testing.T, s roster.Store) {
 	if _, err := s.DeleteOffline(c, romeo, 10); !errors.Is(err, roster.ErrAccountNotFound) {
 		t.Errorf("DeleteOffline = %v, want ErrAccountNotFound", err)
 	}
+	if _, err := s.ClaimOffline(c, romeo, time.Now(), time.Now().Add(time.Minute)); !errors.Is(err, roster.ErrAccountNotFound) {
+		t.Errorf("ClaimOffline = %v, want ErrAccountNotFound", err)
+	}
+	if _, err := s.DeleteOfflineIDs(c, romeo, []int64{1}); !errors.Is(err, roster.ErrAccountNotFound) {
+		t.Errorf("DeleteOfflineIDs = %v, want ErrAccountNotFound", err)
+	}
 }
 
 func testItemReadsBack(t *testing.T, s roster.Store) {

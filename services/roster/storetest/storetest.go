@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) roster.Store) {
 		{"OfflineMessagesComeBackInOrderAndDeleteUpToAnID", testOfflineOrder},
 		{"OfflineQuotaCountsMessagesAndBytes", testOfflineQuota},
 		{"ConcurrentOfflineStoresNeverPassTheQuota", testOfflineQuotaConcurrent},
+		{"OfflineClaimHandsEachMessageOutOnceWhileItLives", testOfflineClaim},
+		{"ConcurrentOfflineClaimsNeverShareAMessage", testOfflineClaimConcurrent},
+		{"OfflineDeleteByIDs", testOfflineDeleteIDs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
