@@ -3,6 +3,7 @@ package c2s
 import (
 	"errors"
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
@@ -89,8 +90,15 @@ func (c *conn) writeLoop() {
 			keepalive.Stop()
 		}
 	}()
+	// unflushed is set while w holds output not yet flushed: items
+	// queued back to back are written into w's buffer and go out in one
+	// socket write (one TLS record, one syscall) when the queue runs dry.
+	// The write deadline is set once for such a burst.
+	unflushed := false
 	write := func(it *outItem) error {
-		c.raw.SetWriteDeadline(c.writeDeadline())
+		if !unflushed {
+			c.raw.SetWriteDeadline(c.writeDeadline())
+		}
 		var err error
 		switch {
 		case it.header != nil:
@@ -108,8 +116,16 @@ func (c *conn) writeLoop() {
 			keepalive = time.NewTimer(c.srv.cfg.KeepaliveInterval)
 			tick = keepalive.C
 		}
+		unflushed = w != nil
+		if err == nil && it.flushed == nil && len(c.queue) == 0 && w != nil && it.raw != nil {
+			// A delivery: let the goroutines that queue deliveries run
+			// once before the flush, so that a burst still being
+			// queued shares this write.
+			runtime.Gosched()
+		}
 		if err == nil && (it.flushed != nil || len(c.queue) == 0) && w != nil {
 			err = w.Flush()
+			unflushed = false
 		}
 		if it.flushed != nil {
 			it.flushed <- err
@@ -123,7 +139,7 @@ func (c *conn) writeLoop() {
 				c.writeFailed(err)
 				return
 			}
-			if keepalive != nil {
+			if keepalive != nil && !unflushed {
 				keepalive.Reset(c.srv.cfg.KeepaliveInterval)
 			}
 		case <-tick:
