@@ -32,6 +32,12 @@ func TestNilSetsDoNothing(t *testing.T) {
 	n.Client("c2s").Disconnected()
 	var g *GRPC
 	_ = g.UnaryClient()
+	var s *S2S
+	st := s.Stream(Inbound)
+	st.Authenticated()
+	st.Closed()
+	s.Stanza(Outbound)
+	s.Auth(Inbound, "dialback", "valid")
 	var reg *Registry
 	if rec := httptest.NewRecorder(); true {
 		reg.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stream"
 )
@@ -137,6 +138,8 @@ type Config struct {
 	Subjects bus.Subjects
 	// Logger receives the log; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics receives the service's metrics; nil means none.
+	Metrics *metrics.S2S
 }
 
 // withDefaults validates c and fills in defaults. Errors name the setting.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dialback"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -32,7 +33,8 @@ type inbound struct {
 	// TLS handshake carries none (SNI).
 	local string
 	log   *slog.Logger
-	seq   uint64 // of the stanzas published
+	seq   uint64             // of the stanzas published
+	ms    *metrics.S2SStream // its place in the streams gauge
 
 	mu      sync.Mutex
 	authed  map[string]bool // remote domains this stream may send from
@@ -45,6 +47,8 @@ func (s *Server) serveInbound(ctx context.Context, nc net.Conn) {
 		log: s.log.With("remote_addr", nc.RemoteAddr().String())}
 	s.track(in.x, true)
 	defer s.track(in.x, false)
+	in.ms = s.cfg.Metrics.Stream(metrics.Inbound)
+	defer in.ms.Closed()
 	stop := context.AfterFunc(ctx, func() { in.x.fail(&stream.Error{Condition: stream.SystemShutdown}) })
 	defer stop()
 	err := in.run(ctx)
@@ -235,6 +239,7 @@ func (in *inbound) external(el *dom.Element) error {
 	}
 	if in.peer == "" || in.authedDomain(in.peer) || checkCertificate(in.x.tls, in.s.cfg.RootCAs, in.peer) != nil {
 		in.log.Info("s2s SASL EXTERNAL refused: no certificate valid for the claimed domain", "peer", in.peer)
+		in.s.cfg.Metrics.Auth(metrics.Inbound, "external", "invalid")
 		return fail("not-authorized")
 	}
 	if t := el.Text(); t != "" && t != "=" {
@@ -250,6 +255,8 @@ func (in *inbound) external(el *dom.Element) error {
 	in.authed[in.peer] = true
 	in.mu.Unlock()
 	in.log.Info("s2s inbound authenticated", "domain", in.peer, "method", "EXTERNAL")
+	in.s.cfg.Metrics.Auth(metrics.Inbound, "external", "valid")
+	in.ms.Authenticated()
 	if err := in.x.send(dom.New(nsSASL, "success")); err != nil {
 		return err
 	}
@@ -316,10 +323,12 @@ func (in *inbound) receiving(ctx context.Context, el *dom.Element) error {
 		case ok:
 			in.log.Info("s2s inbound authenticated", "domain", r.From, "method", "dialback")
 			reply.Type = dialback.Valid
+			in.ms.Authenticated()
 		default:
 			in.log.Info("s2s dialback key did not verify", "domain", r.From)
 			reply.Type = dialback.Invalid
 		}
+		in.s.cfg.Metrics.Auth(metrics.Inbound, "dialback", string(reply.Type))
 		if err := in.x.send(reply.Element()); err != nil {
 			in.x.nc.Close()
 			return
@@ -365,6 +374,7 @@ func (in *inbound) stanza(el *dom.Element) error {
 		setSpace(el, stream.NSClient, stream.NSServer)
 		return in.replyError(el, stanza.InternalServerError)
 	}
+	in.s.cfg.Metrics.Stanza(metrics.Inbound)
 	return nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"time"
 
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 	"github.com/switchboard-xmpp/switchboard/xmpp/stanza"
@@ -146,6 +148,9 @@ func (l *link) run(ctx context.Context) {
 		if err == nil {
 			if method, err = l.s.authenticate(actx, p); err != nil {
 				p.fail(&stream.Error{Condition: stream.UndefinedCondition, Text: "authentication failed"})
+				l.s.cfg.Metrics.Auth(metrics.Outbound, "unknown", "error")
+			} else {
+				l.s.cfg.Metrics.Auth(metrics.Outbound, strings.ToLower(method), "valid")
 			}
 		}
 		timedOut := actx.Err() == context.DeadlineExceeded
@@ -179,6 +184,9 @@ func (l *link) drain(c stanza.Condition, text string) {
 func (l *link) session(ctx context.Context, p *peer) {
 	l.s.track(p.xconn, true)
 	defer l.s.track(p.xconn, false)
+	ms := l.s.cfg.Metrics.Stream(metrics.Outbound)
+	ms.Authenticated()
+	defer ms.Closed()
 	closed := make(chan struct{})
 	go func() {
 		// The receiving server sends nothing we need on this stream but
@@ -217,6 +225,7 @@ func (l *link) session(ctx context.Context, p *peer) {
 				<-closed
 				return
 			}
+			l.s.cfg.Metrics.Stanza(metrics.Outbound)
 		}
 		if len(q) > 0 {
 			idle.Reset(l.s.cfg.IdleTimeout)

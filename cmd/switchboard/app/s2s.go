@@ -126,7 +126,7 @@ func (a *App) buildS2S(subjects bus.Subjects) (*federation, error) {
 		}
 	}
 	f := &federation{done: make(chan struct{})}
-	f.nc, err = a.nats.Connect(nats.Name("switchboard-s2s-" + cfg.NodeID))
+	f.nc, err = a.nats.Connect(append(a.nm.Client("s2s").Options(), nats.Name("switchboard-s2s-"+cfg.NodeID))...)
 	if err != nil {
 		return nil, fmt.Errorf("NATS connection for s2s: %w", err)
 	}
@@ -143,6 +143,7 @@ func (a *App) buildS2S(subjects bus.Subjects) (*federation, error) {
 		NATS:            f.nc,
 		Subjects:        subjects,
 		Logger:          a.log,
+		Metrics:         a.metrics.S2S(),
 	})
 	if err != nil {
 		var oe *net.OpError

@@ -14,10 +14,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard-xmpp/switchboard/cmd/switchboard/app"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics/metricstest"
 	"github.com/switchboard-xmpp/switchboard/xmpp/client"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
 	"github.com/switchboard-xmpp/switchboard/xmpp/sasl"
@@ -51,6 +53,7 @@ func startDomain(t *testing.T, dom, s2sAddr, peer, peerAddr string, opts ...func
 		c.NodeID = "e2e-" + dom[:1]
 		c.S2SListen = s2sAddr
 		c.S2SHostMap = map[string]string{peer: peerAddr}
+		c.MetricsListen = "127.0.0.1:0"
 	}}, opts...)
 	return &fedServer{server: startServer(t, opts...), domain: dom}
 }
@@ -96,6 +99,17 @@ func federated(t *testing.T, a, b *fedServer, method string) {
 	for _, s := range []*fedServer{a, b} {
 		s.logs.wait(t, ioTimeout, "outbound stream up by "+method, msgIs("s2s outbound stream up", "method", method))
 		s.logs.wait(t, ioTimeout, "inbound authenticated by "+method, msgIs("s2s inbound authenticated", "method", method))
+		// The s2s metrics saw the same.
+		m := strings.ToLower(method)
+		metricstest.WaitFor(t, "http://"+s.app.MetricsAddr().String()+"/metrics", ioTimeout,
+			metricstest.Positive("switchboard_s2s_streams", "direction", "outbound", "state", "authenticated"),
+			metricstest.Positive("switchboard_s2s_streams", "direction", "inbound", "state", "authenticated"),
+			metricstest.Positive("switchboard_s2s_auth_total", "direction", "outbound", "method", m, "result", "valid"),
+			metricstest.Positive("switchboard_s2s_auth_total", "direction", "inbound", "method", m, "result", "valid"),
+			metricstest.Positive("switchboard_s2s_stanzas_total", "direction", "inbound"),
+			metricstest.Positive("switchboard_s2s_stanzas_total", "direction", "outbound"),
+			metricstest.Positive("switchboard_router_stanzas_total", "kind", "message", "outcome", "remote"),
+		)
 	}
 	federatedPresence(t, a, b, alice, bob)
 }

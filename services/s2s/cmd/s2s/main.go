@@ -28,6 +28,7 @@ import (
 	"github.com/switchboard-xmpp/switchboard/internal/certs"
 	"github.com/switchboard-xmpp/switchboard/internal/config"
 	"github.com/switchboard-xmpp/switchboard/internal/health"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	"github.com/switchboard-xmpp/switchboard/internal/natsconn"
 	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	"github.com/switchboard-xmpp/switchboard/internal/tlsconf"
@@ -199,7 +200,8 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		return set.Wrap(where, err)
 	}
 
-	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-s2s-"+s.node, s.startup)
+	mx := metrics.New()
+	nc, err := natsconn.Connect(ctx, log, s.natsURL, "switchboard-s2s-"+s.node, s.startup, mx.NATS().Client("s2s"))
 	if err != nil {
 		return set.Wrap("nats-url", err)
 	}
@@ -227,6 +229,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 		Leases:          leases,
 		LeaseTTL:        s.leaseTTL,
 		NATS:            nc,
+		Metrics:         mx.S2S(),
 		Subjects:        subjects,
 		Logger:          log,
 	})
@@ -238,6 +241,7 @@ func serve(ctx context.Context, set *config.Set, s *settings, stderr io.Writer) 
 	}
 
 	probe := health.New()
+	probe.ServeMetrics(mx.Handler())
 	probe.AddCheck("NATS", func() error {
 		if !nc.IsConnected() {
 			return fmt.Errorf("not connected (%s)", nc.Status())
