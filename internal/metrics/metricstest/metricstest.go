@@ -199,20 +199,34 @@ func (ss Samples) Check(wants ...Want) error {
 // then fails the test naming what is missing. It returns the last scrape.
 func WaitFor(t testing.TB, url string, timeout time.Duration, wants ...Want) Samples {
 	t.Helper()
+	return WaitForAll(t, []string{url}, timeout, wants...)
+}
+
+// WaitForAll is WaitFor over several processes of one kind (the routers
+// of a cluster): each want holds for the series of every url together.
+func WaitForAll(t testing.TB, urls []string, timeout time.Duration, wants ...Want) Samples {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	wait := 10 * time.Millisecond
 	for {
-		ss, err := Scrape(ctx, url)
+		var all Samples
+		var err error
+		for _, url := range urls {
+			var ss Samples
+			if ss, err = Scrape(ctx, url); err != nil {
+				break
+			}
+			all = append(all, ss...)
+		}
 		if err == nil {
-			err = ss.Check(wants...)
-			if err == nil {
-				return ss
+			if err = all.Check(wants...); err == nil {
+				return all
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("scraping %s: %v", url, err)
+			t.Fatalf("scraping %v: %v", urls, err)
 			return nil
 		case <-time.After(wait):
 		}

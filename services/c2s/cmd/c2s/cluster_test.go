@@ -23,6 +23,7 @@ import (
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
+	"github.com/switchboard-xmpp/switchboard/internal/metrics/metricstest"
 	rosterv1 "github.com/switchboard-xmpp/switchboard/proto/roster/v1"
 	"github.com/switchboard-xmpp/switchboard/xmpp/client"
 	"github.com/switchboard-xmpp/switchboard/xmpp/jid"
@@ -216,6 +217,59 @@ func TestLocalCluster(t *testing.T) {
 	t.Run("UsersOnTwoC2SNodesChatBothWaysThroughTwoRouters", func(t *testing.T) { usersChat(t, c) })
 	t.Run("UsersOfTwoDomainsChatAcrossNodes", func(t *testing.T) { domainsChat(t, c) })
 	t.Run("CredentialServiceIsOnlyOnTheInternalListener", func(t *testing.T) { credentialsInternal(t, c) })
+	t.Run("MetricsCountTheChatAndAFailedLogin", func(t *testing.T) { metricsAfterChat(t, c) })
+}
+
+// metricsAfterChat scrapes every process after usersChat (five messages
+// each way between c2s-1 and c2s-2) and a failed login: the series
+// docs/operations.md lists are served by each binary on its health
+// listener and counted the traffic.
+func metricsAfterChat(t *testing.T, c *cluster) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if cl, err := client.Dial(ctx, client.Config{JID: jid.MustParse("alice@localhost"), Password: "not alice's",
+		Resource: "bad", Addr: c.env["C2S1_LISTEN"], InsecureSkipVerify: true}); err == nil {
+		cl.Close(ctx)
+		t.Fatal("a login with a wrong password succeeded")
+	}
+	url := func(name string) string { return "http://" + c.env["HEALTH_"+name] + "/metrics" }
+	const wait = 30 * time.Second
+	for _, node := range []string{"C2S1", "C2S2"} {
+		ss := metricstest.WaitFor(t, url(node), wait,
+			metricstest.Positive("switchboard_c2s_stanzas_received_total", "kind", "message"),
+			metricstest.Positive("switchboard_c2s_stanzas_delivered_total", "kind", "message"),
+			metricstest.Present("switchboard_c2s_connections", "state", "bound"),
+			metricstest.Positive("switchboard_c2s_nats_publish_seconds_count"),
+			metricstest.Positive("switchboard_grpc_client_seconds_count", "method", "/switchboard.presence.v1.SessionRegistry/Bind", "code", "OK"),
+			metricstest.Present("switchboard_nats_events_total", "client", "c2s", "event", "reconnected"),
+			metricstest.Positive("process_resident_memory_bytes"),
+		)
+		if v, _ := ss.Sum("switchboard_c2s_stanzas_received_total", "kind", "message"); v < 5 {
+			t.Errorf("%s: %v messages received, want at least the chat's 5", node, v)
+		}
+	}
+	metricstest.WaitFor(t, url("C2S1"), wait,
+		metricstest.Positive("switchboard_c2s_auth_failures_total", "condition", "not-authorized"))
+	routers := metricstest.WaitForAll(t, []string{url("ROUTER1"), url("ROUTER2")}, wait,
+		metricstest.Positive("switchboard_router_stanzas_total", "kind", "message", "outcome", "delivered"),
+		metricstest.Positive("switchboard_router_routing_seconds_count"),
+		metricstest.Positive("switchboard_grpc_client_seconds_count", "code", "OK"),
+	)
+	if v, _ := routers.Sum("switchboard_router_stanzas_total", "kind", "message", "outcome", "delivered"); v < 10 {
+		t.Errorf("the routers delivered %v messages, want at least the chat's 10", v)
+	}
+	if v, _ := routers.Sum("switchboard_router_partitions_leased"); v != 16 {
+		t.Errorf("the routers lease %v partitions together, want 16", v)
+	}
+	metricstest.WaitFor(t, url("ROSTER"), wait,
+		metricstest.Positive("switchboard_roster_store_seconds_count", "op", "account"),
+		metricstest.Positive("switchboard_grpc_server_seconds_count", "method", "/switchboard.roster.v1.CredentialService/GetCredentials"),
+	)
+	metricstest.WaitFor(t, url("PRESENCE"), wait,
+		metricstest.Positive("switchboard_presence_store_seconds_count", "op", "bind"),
+		metricstest.Positive("switchboard_grpc_server_seconds_count", "method", "/switchboard.presence.v1.SessionRegistry/Bind"),
+	)
+	metricstest.WaitFor(t, url("S2S"), wait, metricstest.Present("switchboard_s2s_streams", "direction", "inbound"))
 }
 
 func usersChat(t *testing.T, c *cluster) {
