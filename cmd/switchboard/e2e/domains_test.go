@@ -314,3 +314,73 @@ func TestS2SPresentsEachDomainsCertificate(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoLocalDomainsFederateEachWithItsOwnCertificate has one server of
+// a.test and b.test federate with a server of c.test, with certificates
+// of a CA all trust: alice@a.test and bob@b.test each chat with
+// carol@c.test. Each (local, remote) pair has its own outbound stream from
+// the right domain, and each authenticates with SASL EXTERNAL, which
+// needs the client certificate of that local domain (b.test's comes from
+// the certificate directory, a.test's is the default one).
+func TestTwoLocalDomainsFederateEachWithItsOwnCertificate(t *testing.T) {
+	caFile, issue := testCA(t, t.TempDir())
+	addrX, addrY := freeAddr(t), freeAddr(t)
+	certDir := t.TempDir()
+	bCrt, bKey := issue(t.TempDir(), "b.test")
+	for src, dst := range map[string]string{bCrt: certs.DirCertFile, bKey: certs.DirKeyFile} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(certDir, "b.test"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certDir, "b.test", dst), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := startDomain(t, "a.test", addrX, "c.test", addrY, func(c *app.Config) {
+		c.Domain = "a.test,b.test"
+		c.CertFile, c.KeyFile = issue(c.DataDir, "a.test")
+		c.CertDir = certDir
+		c.S2SCAFile = caFile
+	})
+	y := startDomain(t, "c.test", addrY, "a.test", addrX, func(c *app.Config) {
+		c.CertFile, c.KeyFile = issue(c.DataDir, "c.test")
+		c.S2SCAFile = caFile
+		c.S2SHostMap["b.test"] = addrX
+	})
+	alice := x.login(t, "alice", "phone")
+	xb := &fedServer{server: x.server, domain: "b.test"}
+	bobTrust := &tls.Config{RootCAs: roots(), MinVersion: tls.VersionTLS12}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobTrust.RootCAs.AppendCertsFromPEM(caPEM)
+	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+	defer cancel()
+	if err := x.app.Roster().CreateAccount(ctx, "bob@b.test", password("bob")); err != nil {
+		t.Fatal(err)
+	}
+	bob := xb.dialConfig(t, client.Config{JID: jid.MustParse("bob@b.test"), Password: password("bob"), Resource: "desk",
+		Addr: x.addr, TLSConfig: bobTrust, Mechanisms: []string{sasl.ScramSHA256}})
+	carol := y.login(t, "carol", "laptop")
+
+	for _, from := range []*client.Client{alice, bob} {
+		m := client.Message{ID: "to-carol-" + from.JID().Localpart(), To: carol.JID(), Type: client.MessageChat, Body: "hello from " + from.JID().Domainpart()}
+		send(t, from, m)
+		m.From = from.JID()
+		checkMessage(t, "carol", nextMessage(t, carol), m)
+		r := client.Message{ID: "re-" + from.JID().Localpart(), To: from.JID(), Type: client.MessageChat, Body: "hello " + from.JID().Domainpart()}
+		send(t, carol, r)
+		r.From = carol.JID()
+		checkMessage(t, from.JID().String(), nextMessage(t, from), r)
+	}
+	for _, local := range []string{"a.test", "b.test"} {
+		x.logs.wait(t, ioTimeout, "outbound "+local+" to c.test by EXTERNAL",
+			msgIs("s2s outbound stream up", "local", local, "remote", "c.test", "method", "EXTERNAL"))
+		y.logs.wait(t, ioTimeout, "inbound from "+local+" by EXTERNAL",
+			msgIs("s2s inbound authenticated", "domain", local, "method", "EXTERNAL"))
+	}
+}
