@@ -163,9 +163,10 @@ func (s *Store) reload(initial bool) []error {
 			copyCerts(next.byName, old.byName)
 		}
 		present := map[string]bool{}
-		for _, d := range domains {
+		for _, e := range domains {
+			d := e.domain
 			present[d] = true
-			base := filepath.Join(s.opts.Dir, d)
+			base := filepath.Join(s.opts.Dir, e.dir)
 			c, ok, err := s.load(d, filepath.Join(base, DirCertFile), filepath.Join(base, DirKeyFile))
 			switch {
 			case err != nil:
@@ -248,15 +249,19 @@ func (s *Store) load(source, certFile, keyFile string) (*tls.Certificate, bool, 
 	return &c, true, nil
 }
 
+// dirEntry is a domain of a certificate directory and the name of its
+// directory there.
+type dirEntry struct{ domain, dir string }
+
 // dirDomains lists the domains of a certificate directory: the entries
-// that are directories (or links to them) holding both files. Names are
-// lower-cased; entries starting with '.' are skipped.
-func dirDomains(dir string) ([]string, error) {
+// that are directories (or links to them) holding one of the files. Domains
+// are the names lower-cased; entries starting with '.' are skipped.
+func dirDomains(dir string) ([]dirEntry, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
-	var out []string
+	var out []dirEntry
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, ".") {
@@ -271,7 +276,7 @@ func dirDomains(dir string) ([]string, error) {
 		if errC != nil && errK != nil {
 			continue // not a certificate directory
 		}
-		out = append(out, strings.ToLower(name))
+		out = append(out, dirEntry{domain: strings.ToLower(name), dir: name})
 	}
 	return out, nil
 }

@@ -68,6 +68,7 @@ func TestStoreChoosesByName(t *testing.T) {
 	a := writeDomain(t, certDir, "a.test")
 	b := writeDomain(t, certDir, "b.test")
 	wild := writeDomain(t, certDir, "wildcard", "*.c.test")
+	upper := writeDomain(t, certDir, "Upper.Test", "upper.test")
 	// Neither a directory of certificates nor complete: ignored.
 	os.WriteFile(filepath.Join(certDir, "README"), []byte("x"), 0o644)
 	os.MkdirAll(filepath.Join(certDir, ".hidden", "x"), 0o700)
@@ -80,9 +81,10 @@ func TestStoreChoosesByName(t *testing.T) {
 	wantCert(t, s, "A.Test.", a) // SNI names compare case-insensitively
 	wantCert(t, s, "b.test", b)
 	wantCert(t, s, "chat.c.test", wild) // matched by the names it is valid for
+	wantCert(t, s, "upper.test", upper) // a directory name in capitals
 	wantCert(t, s, "other.test", def)
 	wantCert(t, s, "", def)
-	if d := s.Domains(); !slices.Equal(d, []string{"a.test", "b.test", "wildcard"}) {
+	if d := s.Domains(); !slices.Equal(d, []string{"a.test", "b.test", "upper.test", "wildcard"}) {
 		t.Fatalf("Domains() = %v", d)
 	}
 }
