@@ -58,12 +58,19 @@ split -n l/2 "$work/provision.sh" "$work/provision-part-"
 for part in "$work"/provision-part-*; do sh "$part" >/dev/null & done
 wait
 
+# Client throttling off, as for the peers (docs/performance.md, method):
+# the per-session stanza and byte limits, in revisions that have them.
+limits_off=()
+if "$sb" --help 2>&1 | grep -q -- --c2s-stanza-rate; then
+	limits_off=(--c2s-stanza-rate 0 --c2s-byte-rate 0)
+fi
+
 server_start() {
-	local args=()
+	local args=("${limits_off[@]}")
 	case $1 in
-	plain) args=(--tls-optional --allow-plaintext-auth) ;;
-	login) args=(--mechanisms SCRAM-SHA-256,SCRAM-SHA-1,PLAIN) ;;
-	idle) args=(--tls-optional --allow-plaintext-auth --idle-timeout 10m) ;;
+	plain) args+=(--tls-optional --allow-plaintext-auth) ;;
+	login) args+=(--mechanisms SCRAM-SHA-256,SCRAM-SHA-1,PLAIN) ;;
+	idle) args+=(--tls-optional --allow-plaintext-auth --idle-timeout 10m) ;;
 	esac
 	say "starting switchboard on 127.0.0.1:$PORT ${args[*]}"
 	"$sb" --data-dir "$data" --c2s-listen "127.0.0.1:$PORT" --c2s-direct-tls-listen "127.0.0.1:$((PORT + 1))" \

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -32,6 +30,10 @@ type target struct {
 	timeout   time.Duration // one login
 
 	roots *x509.CertPool
+	// scram keeps the salted passwords of SCRAM logins, shared by every
+	// login of the run: the accounts' salts do not change between
+	// logins, so the tool derives each once (RFC 5802 section 5.1).
+	scram *sasl.ScramCache
 }
 
 // check validates the settings and loads the CA file.
@@ -55,6 +57,7 @@ func (t *target) check() error {
 			return fmt.Errorf("--mechanism %q: want PLAIN, SCRAM-SHA-1, SCRAM-SHA-256 or a -PLUS form", t.mechanism)
 		}
 	}
+	t.scram = sasl.NewScramCache(0)
 	if t.caFile != "" {
 		pem, err := os.ReadFile(t.caFile)
 		if err != nil {
@@ -90,6 +93,7 @@ func (t *target) config(i int, h func(*client.Client, *dom.Element) bool) client
 		DirectTLS:          t.tlsMode == "direct",
 		InsecureSkipVerify: t.insecure,
 		Handler:            h,
+		ScramCache:         t.scram,
 		QueueLimit:         64,
 		CloseTimeout:       2 * time.Second,
 	}
@@ -100,9 +104,11 @@ func (t *target) config(i int, h func(*client.Client, *dom.Element) bool) client
 		cfg.Mechanisms = []string{t.mechanism}
 	}
 	if t.tlsMode == "none" {
+		// The whole session in the clear, even where STARTTLS is
+		// offered; a server that requires it fails the login.
 		cfg.AllowPlaintext = true
 		cfg.AllowPLAINWithoutTLS = true
-		cfg.Dialer = plainDialer{&net.Dialer{}}
+		cfg.DisableStartTLS = true
 	}
 	return cfg
 }
@@ -123,173 +129,4 @@ func closeClient(c *client.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = c.Close(ctx)
-}
-
-// plainDialer makes --tls none possible. The client library always takes
-// STARTTLS when the server offers it (it has no "never TLS" setting), so
-// the connection hides the <starttls/> element of the stream features the
-// server sends during negotiation: before authentication and after it
-// (Prosody offers STARTTLS again on the restarted stream). A server that
-// does not require TLS then goes on in the clear. Once filteredFeatures
-// features elements have gone by, bytes pass untouched.
-type plainDialer struct{ d *net.Dialer }
-
-func (p plainDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := p.d.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	return &noStartTLSConn{Conn: c}, nil
-}
-
-// filteredFeatures is how many stream features elements are filtered:
-// the one before SASL and the one after.
-const filteredFeatures = 2
-
-// noStartTLSConn removes <starttls .../> (or <starttls ...>...</starttls>)
-// from the first filteredFeatures stream features elements.
-type noStartTLSConn struct {
-	net.Conn
-	out    []byte // filtered bytes not yet handed to the reader
-	in     []byte // bytes read but not yet filtered: a features element or a tag in pieces
-	seen   int    // features elements filtered so far
-	passed bool   // no more filtering
-}
-
-// maxHeld bounds what is held back waiting for the end of a features
-// element; past it the bytes go through unfiltered.
-const maxHeld = 64 << 10
-
-func (c *noStartTLSConn) Read(p []byte) (int, error) {
-	for len(c.out) == 0 {
-		if c.passed {
-			if len(c.in) > 0 {
-				c.out, c.in = c.in, nil
-				break
-			}
-			return c.Conn.Read(p)
-		}
-		buf := make([]byte, 4096)
-		n, err := c.Conn.Read(buf)
-		c.in = append(c.in, buf[:n]...)
-		c.filter()
-		if err != nil {
-			c.out = append(c.out, c.in...)
-			c.in, c.passed = nil, true
-			if len(c.out) == 0 {
-				return 0, err
-			}
-		}
-	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	return n, nil
-}
-
-// filter moves from in to out everything that is known not to be, or is a
-// complete, features element, with starttls removed from the latter.
-func (c *noStartTLSConn) filter() {
-	for !c.passed {
-		start := featuresStart(c.in)
-		if start < 0 {
-			// Hold back a tag cut in two, which may be a features start tag.
-			keep := len(c.in)
-			if lt := bytes.LastIndexByte(c.in, '<'); lt >= 0 && bytes.IndexByte(c.in[lt:], '>') < 0 {
-				keep = lt
-			}
-			if len(c.in)-keep > maxHeld {
-				keep = len(c.in)
-			}
-			c.out = append(c.out, c.in[:keep]...)
-			c.in = append([]byte(nil), c.in[keep:]...)
-			return
-		}
-		c.out = append(c.out, c.in[:start]...)
-		c.in = c.in[start:]
-		end := featuresEnd(c.in)
-		if end < 0 {
-			if len(c.in) > maxHeld {
-				c.out = append(c.out, c.in...)
-				c.in, c.passed = nil, true
-			}
-			return
-		}
-		c.out = append(c.out, stripStartTLS(c.in[:end])...)
-		c.in = c.in[end:]
-		c.seen++
-		if c.seen >= filteredFeatures {
-			c.out = append(c.out, c.in...)
-			c.in, c.passed = nil, true
-		}
-	}
-}
-
-// featuresStart returns the index of the '<' that opens the first stream
-// features element in b (<stream:features> with any prefix), or -1.
-func featuresStart(b []byte) int {
-	from := 0
-	for {
-		i := bytes.Index(b[from:], []byte("features"))
-		if i < 0 {
-			return -1
-		}
-		i += from
-		lt := bytes.LastIndexByte(b[:i], '<')
-		if lt >= 0 && b[lt+1] != '/' && bytes.IndexAny(b[lt:i], " >/") < 0 {
-			return lt
-		}
-		from = i + len("features")
-	}
-}
-
-// featuresEnd returns the index just past the end of the features
-// element that b starts with (its end tag, </features> with any prefix, or
-// the start tag itself when it is empty), or -1 while that end is not in b.
-// Other elements inside may mention "features" in their namespaces.
-func featuresEnd(b []byte) int {
-	gt := bytes.IndexByte(b, '>')
-	if gt < 0 {
-		return -1
-	}
-	if b[gt-1] == '/' {
-		return gt + 1
-	}
-	for from := gt + 1; ; {
-		j := bytes.Index(b[from:], []byte("</"))
-		if j < 0 {
-			return -1
-		}
-		j += from
-		end := bytes.IndexByte(b[j:], '>')
-		if end < 0 {
-			return -1
-		}
-		name := bytes.TrimSpace(b[j+2 : j+end])
-		if string(name) == "features" || bytes.HasSuffix(name, []byte(":features")) {
-			return j + end + 1
-		}
-		from = j + end + 1
-	}
-}
-
-// stripStartTLS removes the starttls element from b.
-func stripStartTLS(b []byte) []byte {
-	i := bytes.Index(b, []byte("<starttls"))
-	if i < 0 {
-		return b
-	}
-	gt := bytes.IndexByte(b[i:], '>')
-	if gt < 0 {
-		return b
-	}
-	end := i + gt + 1
-	if b[end-2] != '/' {
-		closeTag := bytes.Index(b[end:], []byte("</starttls>"))
-		if closeTag < 0 {
-			return b
-		}
-		end += closeTag + len("</starttls>")
-	}
-	out := append([]byte{}, b[:i]...)
-	return append(out, b[end:]...)
 }

@@ -51,12 +51,24 @@ type Config struct {
 	// a stream that is not encrypted. Off by default; it has no effect
 	// unless AllowPlaintext is also set.
 	AllowPLAINWithoutTLS bool
+	// DisableStartTLS never takes STARTTLS, even when the server offers
+	// it: the whole session, password exchange included, goes in the
+	// clear. It is for measuring servers without the cost of TLS, and
+	// needs AllowPlaintext. A server that requires STARTTLS fails the
+	// negotiation with ErrTLSRequired.
+	DisableStartTLS bool
 
 	// Mechanisms, when not empty, restricts SASL to these mechanism names.
 	// The client still picks the strongest of them that the server offers,
 	// in the order SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256,
 	// SCRAM-SHA-1, PLAIN.
 	Mechanisms []string
+	// ScramCache, when set, keeps the salted passwords of SCRAM logins
+	// (RFC 5802 section 5.1), so that logging in again to an account
+	// whose salt has not changed skips the PBKDF2 run, the client's
+	// costliest step. Clients may share one; a load tool that logs the
+	// same accounts in many times is the use.
+	ScramCache *sasl.ScramCache
 
 	// Lang is the xml:lang of the stream header; empty sends none.
 	Lang string

@@ -38,13 +38,17 @@ func (c *Client) negotiate(ctx context.Context, secure bool) error {
 		}
 		first = false
 		switch {
-		case !secure && features.Child(nsTLS, "starttls") != nil:
+		case !secure && features.Child(nsTLS, "starttls") != nil && !c.cfg.DisableStartTLS:
 			if err := c.startTLS(ctx); err != nil {
 				return err
 			}
 			secure = true
 		case !secure && !c.cfg.AllowPlaintext:
 			return ErrTLSRequired
+		case !secure && starttlsRequired(features):
+			// DisableStartTLS, and the server will not go on without
+			// TLS (RFC 6120 section 5.3.1).
+			return fmt.Errorf("%w: the server requires STARTTLS, which DisableStartTLS turns off", ErrTLSRequired)
 		case !authenticated:
 			if err := c.authenticate(features, secure); err != nil {
 				return err
@@ -57,6 +61,12 @@ func (c *Client) negotiate(ctx context.Context, secure bool) error {
 			return c.bind()
 		}
 	}
+}
+
+// starttlsRequired reports whether features offer STARTTLS as required.
+func starttlsRequired(features *dom.Element) bool {
+	st := features.Child(nsTLS, "starttls")
+	return st != nil && st.Child(nsTLS, "required") != nil
 }
 
 // openStream sends a stream header and reads the server's header and
@@ -210,7 +220,11 @@ func (c *Client) authenticate(features *dom.Element, secure bool) error {
 	if choice.mech == sasl.Plain {
 		cl = sasl.NewPlainClient(user, pass, "")
 	} else {
-		cl, err = sasl.NewScramClient(choice.mech, user, pass, "", choice.cbType, choice.cbData, choice.gs2NoBinding)
+		if k := c.cfg.ScramCache; k != nil {
+			cl, err = k.NewClient(choice.mech, user, pass, "", choice.cbType, choice.cbData, choice.gs2NoBinding)
+		} else {
+			cl, err = sasl.NewScramClient(choice.mech, user, pass, "", choice.cbType, choice.cbData, choice.gs2NoBinding)
+		}
 		if err != nil {
 			return fmt.Errorf("client: %w", err)
 		}

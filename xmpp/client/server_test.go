@@ -83,6 +83,7 @@ var testCredentials = sync.OnceValue(func() *sasl.Credentials {
 // serverOpts choose what the scripted server offers.
 type serverOpts struct {
 	noStartTLS    bool     // offer no STARTTLS
+	optionalTLS   bool     // offer STARTTLS without <required/>, with the mechanisms
 	directTLS     bool     // TLS from the first byte (XEP-0368)
 	mechanisms    []string // sasl.ServerConfig.Mechanisms; nil is the default set
 	allowPlain    bool     // offer PLAIN without TLS
@@ -307,9 +308,12 @@ func (s *testServer) negotiate(conn net.Conn) (*srvConn, error) {
 		}
 		features := dom.New(stream.NS, "features")
 		switch {
-		case tc == nil && !s.opts.noStartTLS:
+		case tc == nil && !s.opts.noStartTLS && !s.opts.optionalTLS:
 			features.Append(dom.New(nsTLS, "starttls").Append(dom.New(nsTLS, "required")))
 		case !authed:
+			if tc == nil && s.opts.optionalTLS {
+				features.Append(dom.New(nsTLS, "starttls"))
+			}
 			mechs := dom.New(sasl.NS, "mechanisms")
 			for _, m := range scfg.Offered() {
 				mechs.Append(dom.New(sasl.NS, "mechanism").AppendText(m))

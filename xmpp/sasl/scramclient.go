@@ -22,6 +22,8 @@ type scramClient struct {
 	cbData    []byte
 	nonce     string
 
+	cache *ScramCache // nil: derive the salted password every time
+
 	state           int // 0 new, 1 started, 2 final sent, 3 verified
 	clientFirstBare string
 	serverSig       []byte
@@ -123,7 +125,12 @@ func (c *scramClient) serverFirst(msg string) ([]byte, error) {
 		return nil, fmt.Errorf("sasl: SCRAM iteration count %d outside [%d, %d]", iter, MinIterations, maxClientIterations)
 	}
 
-	salted, err := c.hash.saltedPassword(c.password, salt, iter)
+	var salted []byte
+	if c.cache != nil {
+		salted, err = c.cache.saltedPassword(c.hash, c.password, salt, iter)
+	} else {
+		salted, err = c.hash.saltedPassword(c.password, salt, iter)
+	}
 	if err != nil {
 		return nil, err
 	}
