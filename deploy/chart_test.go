@@ -616,8 +616,28 @@ func TestServiceMonitorSelectsTheHealthService(t *testing.T) {
 			t.Errorf("ServiceMonitor selects %s=%s, the health Service has %q", k, v, svc.Labels[k])
 		}
 	}
-	if len(sm.Spec.Endpoints) != 1 || servicePortNamed(svc, sm.Spec.Endpoints[0].Port) != 8080 {
-		t.Errorf("ServiceMonitor endpoints %+v do not scrape port 8080", sm.Spec.Endpoints)
+	if len(sm.Spec.Endpoints) != 1 || servicePortNamed(svc, sm.Spec.Endpoints[0].Port) != 8080 || sm.Spec.Endpoints[0].Path != "/metrics" {
+		t.Errorf("ServiceMonitor endpoints %+v do not scrape /metrics on port 8080", sm.Spec.Endpoints)
+	}
+	// Every service serves /metrics on its health listener (8080): the
+	// headless Service must select every Deployment's pods, and each
+	// must listen there.
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.IntValue() != 8080 && svc.Spec.Ports[0].TargetPort.String() != "http" {
+		t.Errorf("health Service ports %+v: want one port to 8080", svc.Spec.Ports)
+	}
+	for _, d := range all[*appsv1.Deployment](m) {
+		for k, v := range svc.Spec.Selector {
+			if d.Spec.Template.Labels[k] != v {
+				t.Errorf("%s: its pods have %s=%q; the health Service selects %q, so they are not scraped", d.Name, k, d.Spec.Template.Labels[k], v)
+			}
+		}
+		listens := false
+		for _, p := range d.Spec.Template.Spec.Containers[0].Ports {
+			listens = listens || p.ContainerPort == 8080
+		}
+		if !listens {
+			t.Errorf("%s: no container port 8080 for /metrics", d.Name)
+		}
 	}
 	if got := all[*serviceMonitor](render(t)); len(got) != 0 {
 		t.Errorf("ServiceMonitor rendered by default; it needs the Prometheus Operator's CRD")

@@ -52,3 +52,8 @@ func (s measuredStore) DropNode(ctx context.Context, node string) (removed []Ses
 	defer s.observe("drop_node", time.Now(), &err)
 	return s.Store.DropNode(ctx, node)
 }
+
+func (s measuredStore) CountByNode(ctx context.Context) (n map[string]int, err error) {
+	defer s.observe("count_by_node", time.Now(), &err)
+	return s.Store.CountByNode(ctx)
+}

@@ -94,3 +94,18 @@ func (s measuredStore) DeleteOffline(ctx context.Context, owner string, upTo int
 	defer s.observe("delete_offline", time.Now(), &err)
 	return s.Store.DeleteOffline(ctx, owner, upTo)
 }
+
+func (s measuredStore) ListAccounts(ctx context.Context, q AccountQuery) (as []Account, err error) {
+	defer s.observe("list_accounts", time.Now(), &err)
+	return s.Store.ListAccounts(ctx, q)
+}
+
+func (s measuredStore) ClaimOffline(ctx context.Context, owner string, now, until time.Time) (ms []OfflineMessage, err error) {
+	defer s.observe("claim_offline", time.Now(), &err)
+	return s.Store.ClaimOffline(ctx, owner, now, until)
+}
+
+func (s measuredStore) DeleteOfflineIDs(ctx context.Context, owner string, ids []int64) (n int, err error) {
+	defer s.observe("delete_offline_ids", time.Now(), &err)
+	return s.Store.DeleteOfflineIDs(ctx, owner, ids)
+}

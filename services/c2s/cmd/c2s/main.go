@@ -77,7 +77,7 @@ func declare(s *settings) *config.Set {
 	set.String(&s.subjectPrefix, "subject-prefix", bus.DefaultPrefix, "prefix of every NATS subject of this deployment").Required()
 	set.String(&s.rosterAddr, "roster-internal-grpc", "127.0.0.1:9091", "roster service's internal gRPC address (CredentialService), host:port").Required()
 	set.String(&s.presenceAddr, "presence-grpc", "127.0.0.1:9190", "presence service's gRPC address, host:port").Required()
-	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
+	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz, /readyz and /metrics").Required()
 	set.NodeID(&s.node)
 	grpcx.DeclareTLS(set, &s.tls)
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS, roster and presence at start")

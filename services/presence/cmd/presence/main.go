@@ -48,7 +48,7 @@ type settings struct {
 func declare(s *settings) *config.Set {
 	set := config.New("presence", "Usage: presence [flags]\n\nRuns the presence service (session registry) on Redis until SIGINT or SIGTERM.")
 	set.String(&s.grpcListen, "grpc-listen", ":9190", "gRPC listen address of SessionRegistry and health").Required()
-	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
+	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz, /readyz and /metrics").Required()
 	set.String(&s.redisAddr, "redis-addr", redisstore.DefaultAddr, "Redis server, host:port").Required()
 	set.String(&s.redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "prefix of every Redis key of this deployment")
 	set.String(&s.redisUser, "redis-username", "", "Redis ACL user; empty: the default user")

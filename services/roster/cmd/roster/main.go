@@ -57,7 +57,7 @@ func declare(s *settings) *config.Set {
 	set := config.New("roster", summary)
 	set.String(&s.grpcListen, "grpc-listen", ":9090", "public gRPC listen address: AccountService and health").Required()
 	set.String(&s.internalListen, "internal-grpc-listen", ":9091", "internal gRPC listen address: CredentialService, RosterService and health").Required()
-	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
+	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz, /readyz and /metrics").Required()
 	set.SecretString(&s.dsn, "postgres-dsn", "postgres://127.0.0.1:5432/switchboard", "Postgres connection string (URL or key=value); it may hold the password").Required()
 	set.String(&s.schema, "postgres-schema", "", "Postgres schema of the tables, created by the migrations; empty: the DSN's search_path")
 	set.Bool(&s.migrate, "migrate-at-start", true, "apply the schema migrations at start; false when a migrate Job owns them")

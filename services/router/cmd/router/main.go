@@ -55,7 +55,7 @@ func declare(s *settings) *config.Set {
 	set.String(&s.rosterAddr, "roster-grpc", "127.0.0.1:9090", "roster service's public gRPC address, host:port").Required()
 	set.String(&s.rosterIntAddr, "roster-internal-grpc", "127.0.0.1:9091", "roster service's internal gRPC address (RosterService), host:port").Required()
 	set.String(&s.presenceAddr, "presence-grpc", "127.0.0.1:9190", "presence service's gRPC address, host:port").Required()
-	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
+	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz, /readyz and /metrics").Required()
 	set.NodeID(&s.node)
 	grpcx.DeclareTLS(set, &s.tls)
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS, roster and presence at start")

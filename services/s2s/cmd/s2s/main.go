@@ -125,7 +125,7 @@ func declare(s *settings) *config.Set {
 		return nil
 	})
 	set.Duration(&s.leaseTTL, "lease-ttl", s2s.DefaultLeaseTTL, "lifetime of a node's claim on a domain pair's outbound stream; a dead node's pairs move after it")
-	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz and /readyz").Required()
+	set.String(&s.healthListen, "health-listen", ":8080", "HTTP listen address of /healthz, /readyz and /metrics").Required()
 	set.NodeID(&s.node)
 	set.Duration(&s.startup, "startup-timeout", 30*time.Second, "how long to wait for NATS at start")
 	set.Duration(&s.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful stop may take")
