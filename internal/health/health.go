@@ -1,7 +1,8 @@
 // Package health tells an orchestrator, and the scripts that start a local
 // cluster, whether a process is alive and ready: HTTP /healthz and /readyz,
-// kept in step with the standard gRPC health service. It also waits for
-// the dependencies a process needs at start.
+// kept in step with the standard gRPC health service, and /metrics on the
+// same listener (ServeMetrics). It also waits for the dependencies a
+// process needs at start.
 package health
 
 import (
