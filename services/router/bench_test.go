@@ -11,11 +11,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 	"github.com/switchboard-xmpp/switchboard/internal/metrics"
 	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
+	presencev1 "github.com/switchboard-xmpp/switchboard/proto/presence/v1"
+	"github.com/switchboard-xmpp/switchboard/services/presence"
+	"github.com/switchboard-xmpp/switchboard/services/presence/memstore"
 )
 
 // BenchmarkRouteChatToFullJID measures the routing decision for the most
@@ -296,4 +301,47 @@ func benchCorePath(b *testing.B, window int) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkRouteChatToFullJIDRegistry is BenchmarkRouteChatToFullJID with
+// the real presence service (in-memory store) behind in-process gRPC, as
+// in the one-process server: cache=off asks it for every stanza, cache=on
+// finds bob's sessions in the session cache after the first.
+func BenchmarkRouteChatToFullJIDRegistry(b *testing.B) {
+	for _, size := range []int{0, DefaultSessionCacheSize} {
+		b.Run(fmt.Sprintf("cache=%v", size > 0), func(b *testing.B) {
+			svc, err := presence.New(presence.Config{Store: memstore.New()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := grpc.NewServer()
+			svc.Register(srv)
+			l := grpcx.Listen()
+			go srv.Serve(l)
+			b.Cleanup(srv.Stop)
+			cc, err := grpcx.Dial(l)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { cc.Close() })
+			reg := presencev1.NewSessionRegistryClient(cc)
+			if _, err := reg.Bind(context.Background(), &presencev1.BindRequest{Jid: bobDesk.jid, Node: bobDesk.node, SessionId: bobDesk.session}); err != nil {
+				b.Fatal(err)
+			}
+			r := &Router{domain: domain, node: "bench", subjects: bus.New("bench", 16), sessions: reg,
+				accounts: &fakeAccounts{}, log: testLogger(), cache: newSessionCache(size, DefaultSessionCacheTTL),
+				metrics: metrics.New().Router()}
+			r.cache.setOn(true)
+			st := chatTo(bobDesk.jid)
+			ctx := context.Background()
+			var out []outbound
+			b.ReportAllocs()
+			for b.Loop() {
+				out = r.route(ctx, st, out[:0])
+				if len(out) != 1 {
+					b.Fatalf("routed to %d sessions, want 1", len(out))
+				}
+			}
+		})
+	}
 }
