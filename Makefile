@@ -11,7 +11,7 @@ all: build
 
 help:
 	@echo "make run          build and run the server with its embedded defaults"
-	@echo "make build        build bin/switchboard"
+	@echo "make build        build bin/switchboard and bin/xmppctl"
 	@echo "make test         everything CI checks (scripts/test.sh)"
 	@echo "make lint         gofmt -l and go vet, every module"
 	@echo "make proto        regenerate the protobuf code"
@@ -30,7 +30,8 @@ run:
 	exec bin/switchboard $(ARGS)
 
 build:
-	go build -ldflags "-X main.version=$(VERSION)" -o bin/switchboard ./cmd/switchboard
+	go build -ldflags "-X main.version=$(VERSION) -X github.com/switchboard-xmpp/switchboard/internal/nodes.version=$(VERSION)" -o bin/switchboard ./cmd/switchboard
+	go build -o bin/xmppctl ./cmd/xmppctl
 
 test:
 	FUZZTIME=$(FUZZTIME) scripts/test.sh

@@ -93,12 +93,14 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 func run(ctx context.Context, args []string, env lookupEnv, stdin io.Reader, stdout, stderr io.Writer) int {
 	words, rest := splitCommand(args)
-	if len(words) == 0 || words[0] == "help" || hasHelp(args) && len(words) == 0 {
+	switch {
+	case len(words) > 0 && words[0] == "help", len(words) == 0 && hasHelp(args):
 		usage(stdout, words)
-		if len(words) == 0 && !hasHelp(args) {
-			return exitUsage
-		}
 		return exitOK
+	case len(words) == 0:
+		fmt.Fprint(stderr, "xmppctl: no command\n\n")
+		usage(stderr, nil)
+		return exitUsage
 	}
 	cmd, used := findCommand(words)
 	if cmd == nil {

@@ -268,6 +268,9 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("xmppctl %s: %d %q, want status 2 and %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
 		}
 	}
+	if r := s.ctl(t, ""); r.code != exitUsage || !strings.Contains(r.stderr, "no command") {
+		t.Errorf("no command: %d %q", r.code, r.stderr)
+	}
 	if r := s.ctl(t, "", "help"); r.code != exitOK || !strings.Contains(r.stdout, "account create <jid>") {
 		t.Errorf("help: %d %q", r.code, r.stdout)
 	}

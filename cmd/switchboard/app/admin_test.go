@@ -539,7 +539,6 @@ func TestAdminBroadcast(t *testing.T) {
 	wantCode(t, "broadcast to a foreign domain", err, codes.InvalidArgument)
 }
 
-
 func TestAdminDrainNodeRedirectsItsClients(t *testing.T) {
 	e := startAdminApp(t)
 	e.create(t, "alice@localhost", "alice-pw")
