@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"io"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -204,7 +205,9 @@ func TestAdminAPIRefusesCallsWithoutTheToken(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		// A stream the server refused ends the Send with io.EOF; its
+		// status comes with Recv.
+		if err := s.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil && err != io.EOF {
 			return nil, err
 		}
 		r, err := s.Recv()
@@ -458,13 +461,24 @@ func TestAdminSessions(t *testing.T) {
 	phone := e.login(t, "alice@localhost", "alice-pw", "phone", true)
 	e.login(t, "alice@localhost", "alice-pw", "desk", false)
 
-	l, err := e.api.ListSessions(e.ctx, &adminv1.ListSessionsRequest{Jid: "alice@localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The phone's presence is routed after Online returns: wait until
+	// the registry has it.
+	var l *adminv1.ListSessionsResponse
 	got := map[string]*adminv1.Session{}
-	for _, s := range l.Sessions {
-		got[s.Jid] = s
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var err error
+		l, err = e.api.ListSessions(e.ctx, &adminv1.ListSessionsRequest{Jid: "alice@localhost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(got)
+		for _, s := range l.Sessions {
+			got[s.Jid] = s
+		}
+		if p := got["alice@localhost/phone"]; p != nil && p.Available || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if len(got) != 2 || got["alice@localhost/phone"] == nil || got["alice@localhost/desk"] == nil {
 		t.Fatalf("sessions %v, want phone and desk", l.Sessions)
