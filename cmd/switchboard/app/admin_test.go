@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
-	"io"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
