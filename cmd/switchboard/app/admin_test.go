@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -20,8 +22,12 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
+	"github.com/switchboard-xmpp/switchboard/internal/nodes"
 	adminv1 "github.com/switchboard-xmpp/switchboard/proto/admin/v1"
+	busv1 "github.com/switchboard-xmpp/switchboard/proto/bus/v1"
 	"github.com/switchboard-xmpp/switchboard/services/router/admin"
 	"github.com/switchboard-xmpp/switchboard/xmpp/client"
 	"github.com/switchboard-xmpp/switchboard/xmpp/dom"
@@ -43,10 +49,13 @@ type adminEnv struct {
 	domain string
 }
 
-func startAdminApp(t *testing.T) *adminEnv {
+func startAdminApp(t *testing.T, opts ...func(*Config)) *adminEnv {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.AdminListen = "127.0.0.1:0"
+	for _, o := range opts {
+		o(&cfg)
+	}
 	a := startApp(t, cfg)
 	tokFile := filepath.Join(cfg.DataDir, admin.TokenFileName)
 	fi, err := os.Stat(tokFile)
@@ -551,6 +560,46 @@ func TestAdminBroadcast(t *testing.T) {
 	})
 	_, err = e.api.Broadcast(e.ctx, &adminv1.BroadcastRequest{Domain: "example.org", Body: "x"})
 	wantCode(t, "broadcast to a foreign domain", err, codes.InvalidArgument)
+}
+
+// A c2s node in the node bucket that does not answer (it died a moment
+// ago) is listed in failed_nodes; the others still get the broadcast. A
+// drain of it is UNAVAILABLE.
+func TestAdminBroadcastReportsNodesThatDoNotAnswer(t *testing.T) {
+	e := startAdminApp(t, func(c *Config) { c.NATSListen = "127.0.0.1:0" })
+	e.create(t, "alice@localhost", "alice-pw")
+	alice := e.login(t, "alice@localhost", "alice-pw", "phone", true)
+
+	nc, err := nats.Connect(e.app.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := nodes.EnsureBucket(e.ctx, js, bus.New(bus.DefaultPrefix, 0), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost, _ := proto.Marshal(&busv1.NodeStatus{Service: "c2s", Node: "c2s-ghost", Ready: true})
+	if _, err := kv.Put(e.ctx, bus.NodeKey("c2s", "c2s-ghost"), ghost); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := e.api.Broadcast(e.ctx, &adminv1.BroadcastRequest{Body: "still here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Delivered != 1 || len(r.FailedNodes) != 1 || r.FailedNodes[0] != "c2s-ghost" {
+		t.Errorf("Broadcast %v, want 1 delivered and c2s-ghost failed", r)
+	}
+	alice.waitMessage(t, "broadcast beside a dead node", func(m *dom.Element) bool {
+		return m.ChildText(stream.NSClient, "body") == "still here"
+	})
+	_, err = e.api.DrainNode(e.ctx, &adminv1.DrainNodeRequest{Node: "c2s-ghost"})
+	wantCode(t, "drain of a node that does not answer", err, codes.Unavailable)
 }
 
 func TestAdminDrainNodeRedirectsItsClients(t *testing.T) {
