@@ -94,6 +94,9 @@ func parseLine(line string) (Sample, error) {
 		}
 		s.Name, rest = line[:sp], line[sp:]
 	}
+	if s.Name == "" {
+		return s, fmt.Errorf("no metric name")
+	}
 	f := strings.Fields(rest)
 	if len(f) == 0 {
 		return s, fmt.Errorf("no value")

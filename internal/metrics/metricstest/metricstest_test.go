@@ -33,3 +33,22 @@ z_bucket{le="+Inf"} 2
 		t.Error("Check passed for a missing series")
 	}
 }
+
+// FuzzParse: any input is parsed or refused without a panic, and every
+// series parsed has a name.
+func FuzzParse(f *testing.F) {
+	f.Add("x_total{kind=\"message\"} 3\n# HELP y\ny 1e3\n")
+	f.Add("z{a=\"\\\"\",b=\"\\n\"} +Inf")
+	f.Add("w{")
+	f.Fuzz(func(t *testing.T, in string) {
+		ss, err := Parse(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		for _, s := range ss {
+			if s.Name == "" {
+				t.Errorf("a series without a name from %q", in)
+			}
+		}
+	})
+}
