@@ -19,7 +19,8 @@ import (
 // the one-process binary in memory: the message alice sends is one trace,
 // c2s receiving it (c2s.stanza), the router routing it (router.route, a
 // child through the envelope's traceparent), and c2s delivering it to bob
-// (c2s.deliver, a child through the delivery's traceparent).
+// (c2s.deliver, a child through the delivery's traceparent); the gRPC call
+// the router made for it is in the trace too.
 func TestOneTraceFollowsAMessageThroughC2SRouterAndC2S(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -52,6 +53,25 @@ func TestOneTraceFollowsAMessageThroughC2SRouterAndC2S(t *testing.T) {
 	recv, route, deliver := chain[0], chain[1], chain[2]
 	if recv.SpanKind() != trace.SpanKindProducer || route.SpanKind() != trace.SpanKindConsumer || deliver.SpanKind() != trace.SpanKindConsumer {
 		t.Errorf("span kinds %v, %v, %v; want producer, consumer, consumer", recv.SpanKind(), route.SpanKind(), deliver.SpanKind())
+	}
+	// The router's session cache starts empty, so routing asked the
+	// presence service where bob is: the gRPC client span is a child of
+	// router.route and the server's span a child of that, through the
+	// traceparent in the call's metadata.
+	const lookup = "switchboard.presence.v1.SessionRegistry/Lookup"
+	var client, server sdktrace.ReadOnlySpan
+	for _, s := range exp.GetSpans().Snapshots() {
+		if s.Name() == lookup && s.SpanKind() == trace.SpanKindClient && s.Parent().SpanID() == route.SpanContext().SpanID() {
+			client = s
+		}
+	}
+	for _, s := range exp.GetSpans().Snapshots() {
+		if client != nil && s.Name() == lookup && s.SpanKind() == trace.SpanKindServer && s.Parent().SpanID() == client.SpanContext().SpanID() {
+			server = s
+		}
+	}
+	if client == nil || server == nil {
+		t.Errorf("no %s client span under router.route with its server span under it; spans:\n%s", lookup, describe(exp.GetSpans().Snapshots()))
 	}
 }
 
