@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/switchboard-xmpp/switchboard/internal/bus"
 	"github.com/switchboard-xmpp/switchboard/internal/grpcx"
 )
 
@@ -89,6 +92,28 @@ func TestListenerServesHealthAndReflection(t *testing.T) {
 	addr := freeAddr(t)
 	b := make([]byte, 6)
 	rand.Read(b)
+	natsURL := getenv("SWITCHBOARD_TEST_NATS_URL", "nats://127.0.0.1:4222")
+	subjectPrefix := "presencecmd" + hex.EncodeToString(b)
+	// Runs after the process stopped (cleanups run last first): the node
+	// bucket it made goes, so the shared NATS keeps nothing of the test.
+	t.Cleanup(func() {
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Errorf("cleanup: %v", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := bus.New(subjectPrefix, bus.DefaultPartitions).DeleteState(ctx, js); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
@@ -96,8 +121,8 @@ func TestListenerServesHealthAndReflection(t *testing.T) {
 		done <- run(ctx, []string{
 			"--grpc-listen", addr, "--health-listen", "127.0.0.1:0",
 			"--redis-addr", redisAddr, "--redis-prefix", redisPrefix(t, redisAddr),
-			"--nats-url", getenv("SWITCHBOARD_TEST_NATS_URL", "nats://127.0.0.1:4222"),
-			"--subject-prefix", "presencecmd" + hex.EncodeToString(b), "--node-id", "presence-test",
+			"--nats-url", natsURL,
+			"--subject-prefix", subjectPrefix, "--node-id", "presence-test",
 		}, func(string) (string, bool) { return "", false }, &bytes.Buffer{}, &stderr)
 	}()
 	t.Cleanup(func() {
