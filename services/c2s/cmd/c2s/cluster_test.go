@@ -258,8 +258,24 @@ func metricsAfterChat(t *testing.T, c *cluster) {
 	if v, _ := routers.Sum("switchboard_router_stanzas_total", "kind", "message", "outcome", "delivered"); v < 10 {
 		t.Errorf("the routers delivered %v messages, want at least the chat's 10", v)
 	}
-	if v, _ := routers.Sum("switchboard_router_partitions_leased"); v != 16 {
-		t.Errorf("the routers lease %v partitions together, want 16", v)
+	// Right after start the routers may still be handing partitions over
+	// (one releases before the other takes), so the sum is polled.
+	leased := func() float64 {
+		var sum float64
+		for _, name := range []string{"ROUTER1", "ROUTER2"} {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ss, err := metricstest.Scrape(sctx, url(name))
+			scancel()
+			if err != nil {
+				return -1
+			}
+			v, _ := ss.Sum("switchboard_router_partitions_leased")
+			sum += v
+		}
+		return sum
+	}
+	if !poll(wait, func() bool { return leased() == 16 }) {
+		t.Errorf("the routers lease %v partitions together, want 16", leased())
 	}
 	metricstest.WaitFor(t, url("ROSTER"), wait,
 		metricstest.Positive("switchboard_roster_store_seconds_count", "op", "account"),
