@@ -44,6 +44,7 @@ type adminAPI struct {
 	health *health.Server
 	ln     net.Listener
 	status *nodes.Reporter
+	certs  *certs.Store // the admin port's certificate files, reloaded; nil for none
 }
 
 func (c *Config) normalizeAdmin() error {
@@ -117,10 +118,11 @@ func (a *App) buildAdmin(subjects bus.Subjects) (*adminAPI, error) {
 		certFile = filepath.Join(cfg.DataDir, AdminCertBase+".crt")
 		keyFile = filepath.Join(cfg.DataDir, AdminCertBase+".key")
 	}
-	tlsConf, err := admin.ServerTLS(certFile, keyFile, nil, a.log)
+	tlsConf, certStore, err := admin.ServerTLS(certFile, keyFile, nil, a.log)
 	if err != nil {
 		return nil, &SettingError{SettingAdminCertFile, certFile, err}
 	}
+	ad.certs = certStore
 	ad.srv, err = admin.New(admin.Config{
 		Domains:  cfg.Domains,
 		Node:     cfg.NodeID,
@@ -168,6 +170,13 @@ func (ad *adminAPI) run(serve func(string, func() error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { ad.status.Run(ctx); close(done) }()
+	watched := make(chan struct{})
+	go func() {
+		if ad.certs != nil {
+			ad.certs.Watch(ctx)
+		}
+		close(watched)
+	}()
 	if ad.srv != nil {
 		if err := ad.srv.Start(); err != nil {
 			serve("admin API", func() error { return err })
@@ -177,7 +186,7 @@ func (ad *adminAPI) run(serve func(string, func() error)) (stop func()) {
 			ad.health.SetServingStatus(admin.ServiceName, healthpb.HealthCheckResponse_SERVING)
 		}
 	}
-	return func() { cancel(); <-done }
+	return func() { cancel(); <-done; <-watched }
 }
 
 // AdminAddr is the address of the admin API, or nil.

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -256,81 +254,4 @@ func target(req any) []any {
 		out = append(out, "disabled", r.GetDisabled())
 	}
 	return out
-}
-
-// CertReloader serves a certificate and key from files, read again when
-// either file changes (checked at most once a second, at handshakes).
-type CertReloader struct {
-	cert, key string
-	log       *slog.Logger
-
-	mu      sync.Mutex
-	checked time.Time
-	mods    [2]time.Time
-	current *tls.Certificate
-}
-
-// LoadCert reads the pair once; a pair that cannot be loaded is an error.
-func LoadCert(certFile, keyFile string, log *slog.Logger) (*CertReloader, error) {
-	if log == nil {
-		log = slog.Default()
-	}
-	r := &CertReloader{cert: certFile, key: keyFile, log: log}
-	c, mods, err := r.load()
-	if err != nil {
-		return nil, err
-	}
-	r.current, r.mods, r.checked = c, mods, time.Now()
-	return r, nil
-}
-
-func (r *CertReloader) load() (*tls.Certificate, [2]time.Time, error) {
-	var mods [2]time.Time
-	for i, f := range []string{r.cert, r.key} {
-		fi, err := os.Stat(f)
-		if err != nil {
-			return nil, mods, err
-		}
-		mods[i] = fi.ModTime()
-	}
-	c, err := tls.LoadX509KeyPair(r.cert, r.key)
-	if err != nil {
-		return nil, mods, err
-	}
-	return &c, mods, nil
-}
-
-// GetCertificate is for tls.Config.GetCertificate.
-func (r *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if time.Since(r.checked) >= reloadCheck {
-		r.checked = time.Now()
-		var mods [2]time.Time
-		changed := false
-		for i, f := range []string{r.cert, r.key} {
-			if fi, err := os.Stat(f); err == nil {
-				mods[i] = fi.ModTime()
-				changed = changed || !mods[i].Equal(r.mods[i])
-			}
-		}
-		if changed {
-			c, m, err := r.load()
-			if err != nil {
-				r.log.Warn("admin: certificate files changed but do not load; keeping the one in use", "cert", r.cert, "err", err)
-			} else {
-				r.current, r.mods = c, m
-				r.log.Info("admin: certificate reloaded", "cert", r.cert)
-			}
-		}
-	}
-	if r.current == nil {
-		return nil, errors.New("admin: no certificate")
-	}
-	return r.current, nil
-}
-
-// ServerTLS is the admin port's TLS configuration (TLS 1.2 or later).
-func (r *CertReloader) ServerTLS() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate, NextProtos: []string{"h2"}}
 }

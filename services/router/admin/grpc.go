@@ -2,7 +2,6 @@ package admin
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,25 +44,23 @@ func (s *Server) GRPCServer(tlsConf *tls.Config, hs *health.Server) *grpc.Server
 }
 
 // ServerTLS returns the admin port's TLS configuration: the certificate
-// and key files (reloaded when they change) when given, else a
-// self-signed certificate for names made now, in memory, which clients
-// accept only with its CA file or without verification.
-func ServerTLS(certFile, keyFile string, names []string, log *slog.Logger) (*tls.Config, error) {
+// and key files when given, through a certs.Store that the caller keeps
+// current with its Watch (returned; nil otherwise), else a self-signed
+// certificate for names made now, in memory, which clients accept only
+// with its CA file or without verification.
+func ServerTLS(certFile, keyFile string, names []string, log *slog.Logger) (*tls.Config, *certs.Store, error) {
 	if certFile != "" || keyFile != "" {
-		if certFile == "" || keyFile == "" {
-			return nil, errors.New("the certificate and key files go together")
-		}
-		r, err := LoadCert(certFile, keyFile, log)
+		st, err := certs.NewStore(certs.StoreOptions{CertFile: certFile, KeyFile: keyFile, Logger: log})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return r.ServerTLS(), nil
+		return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: st.GetCertificate, NextProtos: []string{"h2"}}, st, nil
 	}
 	c, err := certs.Pair(names, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c}, NextProtos: []string{"h2"}}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{c}, NextProtos: []string{"h2"}}, nil, nil
 }
 
 // TokenFileName is the token file the one-process binary makes in its

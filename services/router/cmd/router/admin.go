@@ -56,9 +56,12 @@ func startAdmin(set *config.Set, s *settings, p *health.Process, probe *health.P
 	if err != nil {
 		return set.Wrap("admin-token-file", err)
 	}
-	tlsConf, err := admin.ServerTLS(a.certFile, a.keyFile, append([]string{"localhost"}, s.domains...), log)
+	tlsConf, certStore, err := admin.ServerTLS(a.certFile, a.keyFile, append([]string{"localhost"}, s.domains...), log)
 	if err != nil {
 		return set.Wrap("admin-cert-file", err)
+	}
+	if certStore != nil {
+		p.Go("admin certificate", func(ctx context.Context) error { certStore.Watch(ctx); return nil })
 	}
 	srv, err := admin.New(admin.Config{
 		Domains:      s.domains,
